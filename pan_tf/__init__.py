@@ -1,0 +1,1 @@
+"""PAN-TF: Perceptual image super-resolution with a Progressive Adversarial Network."""

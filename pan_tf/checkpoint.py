@@ -1,0 +1,66 @@
+"""Checkpoints that make a killed run resume exactly where it stopped.
+
+A checkpoint holds G, D, G_ema, the two Adam optimizers, ``images_seen`` and
+the stage the optimizer state belongs to. Everything else is recomputed:
+the schedule from ``images_seen`` (schedule.py), the data stream and the
+training noise from ``(seed, images_seen)`` (data.py, gan.py).
+
+Resume order:
+  1. restore networks and counters (no optimizers yet: a new stage gets fresh
+     Adam state, ProGAN style);
+  2. the trainer computes the phase and builds that stage's optimizers;
+  3. if the checkpoint's optimizer state belongs to this stage, restore it too.
+
+``tf.train.CheckpointManager`` writes a checkpoint completely before it updates
+its index file, so a crash mid-save leaves the previous checkpoint in charge.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+from absl import logging
+
+
+class Checkpointer:
+    """Saves and restores one PAN model's training state under ``directory``."""
+
+    def __init__(self, model, directory: str, keep: int = 3):
+        self.model = model
+        self.opt_stage = tf.Variable(-1, dtype=tf.int64, trainable=False, name="opt_stage")
+        self._state = dict(generator=model.generator, discriminator=model.discriminator,
+                           g_ema=model.g_ema, images_seen=model.images_seen.value,
+                           opt_stage=self.opt_stage)
+        self.checkpoint = tf.train.Checkpoint(**self._state)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=keep)
+
+    @property
+    def latest(self) -> str | None:
+        return self.manager.latest_checkpoint
+
+    def restore_networks(self) -> int:
+        """Step 1: networks, G_ema and counters; returns images_seen (0 if fresh)."""
+        path = self.latest
+        if path is None:
+            return 0
+        tf.train.Checkpoint(**self._state).restore(path).expect_partial() \
+            .assert_existing_objects_matched()
+        images = int(self.model.images_seen.numpy())
+        logging.info("resumed from %s at %d images", path, images)
+        return images
+
+    def attach_optimizers(self, g_optimizer, d_optimizer, stage: int) -> bool:
+        """Step 3: track this stage's optimizers; restore their state if it is theirs."""
+        saved_stage = int(self.opt_stage.numpy())
+        self.checkpoint.g_optimizer = g_optimizer
+        self.checkpoint.d_optimizer = d_optimizer
+        restored = self.latest is not None and saved_stage == stage
+        if restored:
+            self.checkpoint.restore(self.latest).assert_existing_objects_matched()
+        self.opt_stage.assign(stage)
+        return restored
+
+    def save(self) -> str:
+        images = int(self.model.images_seen.numpy())
+        path = self.manager.save(checkpoint_number=images)
+        logging.info("saved checkpoint %s", path)
+        return path

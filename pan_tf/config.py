@@ -1,0 +1,382 @@
+"""The run's configuration: one frozen, validated dataclass tree.
+
+Flags are parsed once into a :class:`Config` at the program's edge
+(``flags.py``); library modules receive the sections they need and never read
+``FLAGS``. ``Config.to_dict``/``Config.from_dict`` round-trip through JSON so a
+workdir, a checkpoint and an export all describe themselves.
+
+The stage ladder (DESIGN §2): with ``lr_size`` L, ``scale`` S and
+``start_res`` R0 there is one stage per output resolution r = R0, 2R0, …, L·S.
+Stages with r ≤ L restore an r×r input (the U-Net grows at both ends); stages
+with r > L super-resolve the L×L input by r/L (the decoder grows alone).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any
+
+SCALES = (1, 2, 4, 8, 16)
+LOSSES = ("gan", "l1", "l2")
+STRATEGIES = ("default", "mirrored", "multi_worker")
+MIXED_PRECISION = ("none", "bf16", "fp16")
+JIT_COMPILE = ("auto", "true", "false")
+DOWN_METHODS = ("area", "bilinear", "bicubic")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the flag to fix."""
+
+
+def is_power_of_two(n: int) -> bool:
+    return isinstance(n, int) and n > 0 and (n & (n - 1)) == 0
+
+
+@dataclasses.dataclass(frozen=True)
+class DegradeConfig:
+    """Random degradation parameters (DESIGN §4); sizes in HR pixels, intensities in [0, 1].
+
+    Ranges are closed intervals (lo, hi) sampled uniformly unless noted. Defaults follow
+    GFPGAN's face degradation (blur σ, kernel 41, noise σ, JPEG 60–100) and Real-ESRGAN's
+    noise mix (gray / Poisson), each step made optional so that clean inputs stay in the
+    training distribution (PAN is also evaluated on clean downsampled faces).
+    """
+
+    enabled: bool = True                                # False: plain area downsampling only
+    # Aperture blur k. GFPGAN blurs every image; we keep 20% sharp so clean inputs (PAN's
+    # own ×8 evaluation) stay in the training distribution.
+    blur_prob: float = 0.8                              # probability of an aperture blur
+    blur_sigma: tuple[float, float] = (0.1, 10.0)       # Gaussian σ range, HR pixels (GFPGAN)
+    blur_kernel_size: tuple[int, int] = (21, 41)        # odd kernel side range, HR pixels
+    aniso_prob: float = 0.5                             # fraction of blurs aniso + rotated (GFPGAN)
+    # Handshake blur b. Shake is rarer than defocus in face photos: a minority of images,
+    # up to 20 HR px (2.5 LR px at the paper's ×8), on top of k when both fire.
+    motion_prob: float = 0.2                            # probability of a motion-blur trajectory
+    motion_length: tuple[float, float] = (2.0, 20.0)    # trajectory bounding-box side, HR pixels
+    motion_points: int = 32                             # random-walk points per trajectory
+    # Downsampling ↓s by the exact scale, method drawn uniformly per image (DESIGN §4).
+    down_methods: tuple[str, ...] = DOWN_METHODS        # subset of area, bilinear, bicubic
+    # Noise n at LR. GFPGAN adds Gaussian noise always (σ from 0); 30% stay noise-free.
+    # Real-ESRGAN makes 40% of it gray and also uses Poisson noise; here Poisson is an
+    # independent, rarer step (shot + read noise, like a sensor; faces are mostly well lit).
+    noise_prob: float = 0.7                             # probability of Gaussian (read) noise
+    noise_sigma: tuple[float, float] = (0.0, 20 / 255)  # Gaussian σ range, intensity (GFPGAN)
+    gray_noise_prob: float = 0.4                        # fraction of Gaussian noise that is gray
+    poisson_prob: float = 0.2                           # probability of Poisson (shot) noise
+    poisson_scale: tuple[float, float] = (50.0, 5000.0)  # photons per unit intensity, log-uniform
+    # JPEG J. GFPGAN compresses always at 60–100; 20% skip it (q≈100 is near-lossless anyway).
+    jpeg_prob: float = 0.8                              # probability of JPEG compression
+    jpeg_quality: tuple[int, int] = (60, 100)           # integer quality range, 0–100
+
+    @property
+    def motion_kernel_size(self) -> int:
+        """Side of the motion kernel canvas: fits a centroid-centred trajectory of max length."""
+        return 2 * math.ceil(self.motion_length[1]) + 3
+
+    def validate(self) -> None:
+        """Raises ValueError naming the first bad field."""
+        def fail(field, what):
+            raise ValueError(f"DegradeConfig.{field} {what}, got {getattr(self, field)!r}")
+
+        for field in ("blur_prob", "aniso_prob", "motion_prob", "noise_prob",
+                      "gray_noise_prob", "poisson_prob", "jpeg_prob"):
+            if not 0.0 <= getattr(self, field) <= 1.0:
+                fail(field, "must be a probability in [0, 1]")
+        for field, lowest in (("blur_sigma", 1e-6), ("blur_kernel_size", 1),
+                              ("motion_length", 0.0), ("noise_sigma", 0.0),
+                              ("poisson_scale", 1e-6), ("jpeg_quality", 0)):
+            value = getattr(self, field)
+            if (not isinstance(value, (tuple, list)) or len(value) != 2
+                    or not lowest <= value[0] <= value[1]):
+                fail(field, f"must be a range (lo, hi) with {lowest} <= lo <= hi")
+        if any(int(s) != s or s % 2 == 0 for s in self.blur_kernel_size):
+            fail("blur_kernel_size", "must hold odd integers")
+        if self.jpeg_quality[1] > 100 or any(int(q) != q for q in self.jpeg_quality):
+            fail("jpeg_quality", "must hold integers in [0, 100]")
+        if self.motion_points < 2:
+            fail("motion_points", "must be at least 2")
+        if not self.down_methods or any(m not in DOWN_METHODS for m in self.down_methods):
+            fail("down_methods", f"must be a non-empty subset of {DOWN_METHODS}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Shape of the networks (DESIGN §3)."""
+
+    lr_size: int = 16          # generator input side at SR stages, pixels (paper: 128)
+    scale: int = 4             # SR factor; the last stage outputs lr_size·scale (paper: 8)
+    start_res: int = 8         # resolution of the first stage, pixels (paper: 8)
+    bottleneck_res: int = 4    # resolution where the encoder bottoms out, pixels
+    fmap_base: int = 16384     # channels at resolution r: min(fmap_base // r, fmap_max)
+    fmap_max: int = 512        # channel cap (paper size: 16384 / 512)
+    noise: bool = True         # StyleGAN noise injection in every decoder block
+    skip_levels: int = -1      # U-Net skips kept at the K coarsest levels; -1 = all, 0 = none
+    mbstd_group: int = 4       # discriminator minibatch-stddev group size, images
+
+    @property
+    def hr_size(self) -> int:
+        return self.lr_size * self.scale
+
+    @property
+    def stage_resolutions(self) -> tuple[int, ...]:
+        """Output resolution of each stage: R0, 2R0, …, hr_size."""
+        return _doublings(self.start_res, self.hr_size)
+
+    @property
+    def num_stages(self) -> int:
+        return len(self.stage_resolutions)
+
+    @property
+    def block_resolutions(self) -> tuple[int, ...]:
+        """Resolutions that own an encoder/decoder/discriminator block: 2·bottleneck … hr_size."""
+        return _doublings(2 * self.bottleneck_res, self.hr_size)
+
+    @property
+    def skip_resolutions(self) -> tuple[int, ...]:
+        """Resolutions ≤ lr_size whose encoder features are concatenated into the decoder."""
+        levels = _doublings(2 * self.bottleneck_res, self.lr_size)
+        return levels if self.skip_levels < 0 else levels[: self.skip_levels]
+
+    def nf(self, res: int) -> int:
+        """Feature maps at resolution ``res``."""
+        return max(1, min(self.fmap_base // res, self.fmap_max))
+
+    def input_resolution(self, stage: int) -> int:
+        """Side of the generator's input at ``stage``: the stage's r, capped at lr_size."""
+        return min(self.stage_resolutions[stage], self.lr_size)
+
+    def stage_scale(self, stage: int) -> int:
+        """Upscaling factor of ``stage`` (1 for restoration stages)."""
+        return self.stage_resolutions[stage] // self.input_resolution(stage)
+
+    def validate(self) -> None:
+        if not is_power_of_two(self.lr_size):
+            raise ConfigError(f"--lr_size must be a power of two, got {self.lr_size}")
+        if self.scale not in SCALES:
+            raise ConfigError(f"--scale must be one of {SCALES}, got {self.scale}")
+        if not is_power_of_two(self.bottleneck_res):
+            raise ConfigError(f"--bottleneck_res must be a power of two, got {self.bottleneck_res}")
+        if not is_power_of_two(self.start_res) or self.start_res <= self.bottleneck_res:
+            raise ConfigError(
+                f"--start_res must be a power of two above --bottleneck_res={self.bottleneck_res}, "
+                f"got {self.start_res}")
+        if self.start_res > self.lr_size:
+            raise ConfigError(
+                f"--start_res={self.start_res} must not exceed --lr_size={self.lr_size}")
+        if self.fmap_base < 1 or self.fmap_max < 1:
+            raise ConfigError("--fmap_base and --fmap_max must be positive")
+        if self.skip_levels < -1:
+            raise ConfigError(f"--skip_levels must be -1 (all) or ≥ 0, got {self.skip_levels}")
+        if self.mbstd_group < 1:
+            raise ConfigError(f"--mbstd_group must be ≥ 1, got {self.mbstd_group}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleConfig:
+    """Progressive schedule (DESIGN §2); lengths in thousands of images shown."""
+
+    progressive: bool = True             # False: train the last stage only, same total images
+    fade_kimg: float = 600.0             # fade-in length of every stage but the first, kimg
+    stable_kimg: float = 600.0           # stable length of every stage, kimg
+    learning_rate: float = 1e-3          # Adam step size where lr_map has no entry
+    lr_map: tuple[tuple[int, float], ...] = ()   # per-resolution step size overrides
+    batch_size: int = 4                  # global batch where batch_map has no entry, images
+    batch_map: tuple[tuple[int, int], ...] = ()  # per-resolution global batch overrides
+
+    def learning_rate_at(self, res: int) -> float:
+        return dict(self.lr_map).get(res, self.learning_rate)
+
+    def batch_at(self, res: int) -> int:
+        return dict(self.batch_map).get(res, self.batch_size)
+
+    def validate(self, model: ModelConfig) -> None:
+        ladder = model.stage_resolutions
+        for name, mapping in (("--lr_map", self.lr_map), ("--batch_map", self.batch_map)):
+            for res, _ in mapping:
+                if res not in ladder:
+                    raise ConfigError(
+                        f"{name} has resolution {res}, which is not a stage of this ladder "
+                        f"{list(ladder)}")
+        if self.fade_kimg < 0 or self.stable_kimg <= 0:
+            raise ConfigError("--fade_kimg must be ≥ 0 and --stable_kimg > 0")
+        for res in ladder:
+            if self.learning_rate_at(res) <= 0:
+                raise ConfigError(f"learning rate at resolution {res} must be positive")
+            if self.batch_at(res) < 1:
+                raise ConfigError(f"batch size at resolution {res} must be ≥ 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Objective and optimisation (paper §4.2, §5.1)."""
+
+    loss: str = "gan"              # gan: Eq. 3-4 only; l1 / l2: pixel loss only (Table 2 ablation)
+    r1_gamma: float = 5.0          # γ of Eq. 3: γ·E‖∇D(x)‖² (= StyleGAN's γ/2 with γ=10)
+    r1_interval: int = 1           # lazy R1 every N D steps, scaled by N (StyleGAN2); 1 = paper
+    adam_beta1: float = 0.0
+    adam_beta2: float = 0.99
+    adam_epsilon: float = 1e-8
+    ema_kimg: float = 10.0         # G_ema half-life, kimg (StyleGAN)
+    ema_rampup: float = 0.0        # cap the half-life at this × images shown (StyleGAN2-ADA: 0.05); 0 = off
+    mixed_precision: str = "none"  # none | bf16 | fp16 Keras dtype policy
+    jit_compile: str = "auto"      # XLA for the train step: auto | true | false
+    seed: int = 0                  # seeds data order, degradations and training noise
+
+    def validate(self) -> None:
+        if self.loss not in LOSSES:
+            raise ConfigError(f"--loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.r1_gamma < 0:
+            raise ConfigError(f"--r1_gamma must be ≥ 0, got {self.r1_gamma}")
+        if self.r1_interval < 1:
+            raise ConfigError(f"--r1_interval must be ≥ 1, got {self.r1_interval}")
+        if not 0 <= self.adam_beta1 < 1 or not 0 <= self.adam_beta2 < 1:
+            raise ConfigError("--adam_beta1 and --adam_beta2 must be in [0, 1)")
+        if self.ema_kimg < 0 or self.ema_rampup < 0:
+            raise ConfigError("--ema_kimg and --ema_rampup must be ≥ 0")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ConfigError(
+                f"--mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
+        if self.jit_compile not in JIT_COMPILE:
+            raise ConfigError(
+                f"--jit_compile must be one of {JIT_COMPILE}, got {self.jit_compile!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where training images come from and how LR inputs are made (DESIGN §4)."""
+
+    source: str = "builtin:skimage"   # image folder, glob, TFRecord prefix or builtin:skimage
+    min_image_size: int = 0           # shorter side below this is skipped; 0 = hr_size // 2
+    cache_mb: int = 1024              # keep decoded HR images in RAM when they fit, MiB
+    degrade: DegradeConfig = DegradeConfig()
+
+    def validate(self) -> None:
+        if not self.source:
+            raise ConfigError("--data must name an image folder, glob, TFRecord prefix "
+                              "or builtin:skimage")
+        if self.min_image_size < 0 or self.cache_mb < 0:
+            raise ConfigError("--min_image_size and --cache_mb must be ≥ 0")
+        try:
+            self.degrade.validate()
+        except ValueError as e:  # name the flag: fields are flags (enabled is --degrade)
+            raise ConfigError(str(e).replace("DegradeConfig.", "--")) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Operational settings; these may change when a run is resumed."""
+
+    strategy: str = "default"     # default | mirrored | multi_worker (TF_CONFIG)
+    model_name: str = "pan"       # export/<model_name>/<version>
+    tick_kimg: float = 4.0        # progress-bar epoch and TensorBoard scalar interval, kimg
+    sample_kimg: float = 20.0     # LR | output | HR grid interval, kimg
+    checkpoint_kimg: float = 20.0 # checkpoint interval, kimg (also at stage ends and on exit)
+    stop_kimg: float = 0.0        # checkpoint and stop once this many kimg are shown; 0 = never
+    logical_cpus: int = 0         # split the CPU into N logical devices (mirrored on CPU); 0 = off
+    keep_checkpoints: int = 3     # checkpoints kept on disk
+    num_samples: int = 8          # images in the sample grid
+    export: bool = True           # export G_ema as a SavedModel at the end of every stage
+    max_input_pixels: int = 4096 * 4096  # exported graphs reject larger inputs
+    verbose: int = 1              # Keras progress bar: 0 silent, 1 bar, 2 one line per tick
+
+    def validate(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"--strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if min(self.tick_kimg, self.sample_kimg, self.checkpoint_kimg) <= 0:
+            raise ConfigError("--tick_kimg, --sample_kimg and --checkpoint_kimg must be positive")
+        if self.keep_checkpoints < 1 or self.num_samples < 1:
+            raise ConfigError("--keep_checkpoints and --num_samples must be ≥ 1")
+        if not self.model_name or "/" in self.model_name:
+            raise ConfigError(f"--model_name must be a plain name, got {self.model_name!r}")
+        if self.max_input_pixels < 1:
+            raise ConfigError("--max_input_pixels must be positive")
+        if self.stop_kimg < 0 or self.logical_cpus < 0:
+            raise ConfigError("--stop_kimg and --logical_cpus must be ≥ 0")
+
+
+# Keys that may differ between a workdir's saved config and a resumed run.
+RESUMABLE_CHANGES = ("run.", "data.source", "data.cache_mb", "train.jit_compile")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    model: ModelConfig = ModelConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    train: TrainConfig = TrainConfig()
+    data: DataConfig = DataConfig()
+    run: RunConfig = RunConfig()
+
+    def validate(self) -> "Config":
+        self.model.validate()
+        self.schedule.validate(self.model)
+        self.train.validate()
+        self.data.validate()
+        self.run.validate()
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_jsonable(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Config":
+        return _from_jsonable(cls, d)
+
+    def conflicts_with(self, other: "Config") -> list[str]:
+        """Dotted keys whose values differ and may not change on resume."""
+        mine, theirs = _flatten(self.to_dict()), _flatten(other.to_dict())
+        keys = sorted(set(mine) | set(theirs))
+        return [k for k in keys if mine.get(k) != theirs.get(k)
+                and not k.startswith(RESUMABLE_CHANGES)]
+
+
+def _doublings(lo: int, hi: int) -> tuple[int, ...]:
+    n = int(round(math.log2(hi / lo))) + 1 if hi >= lo else 0
+    return tuple(lo * 2**i for i in range(n))
+
+
+def _to_jsonable(x):
+    if dataclasses.is_dataclass(x):
+        return {f.name: _to_jsonable(getattr(x, f.name)) for f in dataclasses.fields(x)}
+    if isinstance(x, tuple) and x and all(isinstance(p, tuple) and len(p) == 2 for p in x):
+        return {str(k): v for k, v in x}  # resolution maps
+    if isinstance(x, tuple):
+        return list(x)
+    return x
+
+
+def _from_jsonable(cls, d):
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in d:
+            continue
+        value, default = d[f.name], getattr(cls(), f.name) if _has_defaults(cls) else None
+        if dataclasses.is_dataclass(default):
+            value = _from_jsonable(type(default), value)
+        elif isinstance(value, dict):  # resolution map
+            cast = type(default[0][1]) if default else (float if "lr" in f.name else int)
+            value = tuple(sorted((int(k), cast(v)) for k, v in value.items()))
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def _has_defaults(cls) -> bool:
+    return all(f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+               for f in dataclasses.fields(cls))
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and not all(s.isdigit() for s in v):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out

@@ -1,0 +1,169 @@
+"""The PAN training model: G, D and G_ema with a custom ``train_step``.
+
+One step (paper §4.2, DESIGN §5)::
+
+    x   = fade(hr)                          real targets, blended like the networks
+    x̂   = G(lr)                             fresh noise every step
+    L_d = softplus(D(x̂)) + softplus(-D(x)) + γ‖∇D(x)‖²      Eq. 3  → update D
+    L_g = softplus(-D(G(lr)))                               Eq. 4  → update G
+    G_ema ← lerp(G, G_ema, β)               half-life ema_kimg
+
+The stage (which blocks are active) is a Python int chosen by the trainer; a
+new stage means a new traced step, so ``set_stage`` drops Keras' cached train
+function. α and images_seen are non-trainable variables that the trainer
+advances between steps, so a fade-in never retraces.
+
+Distribution: Keras sums gradients over replicas, so per-example losses are
+averaged with ``tf.nn.compute_average_loss`` over the *global* batch.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from pan_tf import losses
+from pan_tf.config import Config
+from pan_tf.discriminator import Discriminator
+from pan_tf.generator import Generator, NoiseSpec
+from pan_tf.layers import downsample2x, lerp, upsample2x
+
+
+def fade_targets(hr: tf.Tensor, alpha) -> tf.Tensor:
+    """ProGAN's real-image fade: lerp(up(down(x)), x, α) on [N,r,r,3]."""
+    return lerp(upsample2x(downsample2x(hr)), hr, alpha)
+
+
+class PAN(keras.Model):
+    """Generator, discriminator and EMA generator trained as one Keras model."""
+
+    def __init__(self, config: Config, **kwargs):
+        super().__init__(name=kwargs.pop("name", "pan"), **kwargs)
+        self.config = config
+        self.generator = Generator(config.model, name="generator")
+        self.discriminator = Discriminator(config.model, name="discriminator")
+        self.g_ema = Generator(config.model, name="g_ema", dtype="float32")
+        self.sync_ema()
+        # Set between steps by the trainer (never inside train_step).
+        self.alpha = keras.Variable(1.0, trainable=False, name="alpha")
+        self.images_seen = keras.Variable(0, dtype="int64", trainable=False, name="images_seen")
+        self.stage = 0
+        self.global_batch = 1
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in
+                         ("d_loss", "g_loss", "r1", "real_logits", "fake_logits")}
+        self.built = True
+
+    # -- setup -----------------------------------------------------------------
+    def compile(self, g_optimizer, d_optimizer, **kwargs):
+        # Handing Keras the (already built) G optimizer stops it from building a
+        # default RMSprop over every weight.
+        super().compile(optimizer=g_optimizer, **kwargs)
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+
+    def set_stage(self, stage: int, global_batch: int) -> None:
+        """Selects the active blocks; the next fit() traces a fresh step."""
+        self.stage, self.global_batch = stage, global_batch
+        self.train_function = None
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """No-op: every variable (networks, trackers, optimizers) exists before fit().
+
+        Keras would otherwise pull a probe batch and average it across replicas,
+        which fails under MultiWorkerMirroredStrategy (PerReplica → Tensor).
+        """
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def call(self, lr, training=False):
+        """G_ema at the current stage, α = 1: what gets evaluated and exported."""
+        return self.g_ema(lr, stage=self.stage)
+
+    # -- the step --------------------------------------------------------------
+    def _noise(self, salt: int, local_batch) -> NoiseSpec:
+        """Fresh noise per step, identical whichever replica draws which images."""
+        step_seed = tf.stack([tf.constant(self.config.train.seed, tf.int64),
+                              tf.convert_to_tensor(self.images_seen)])
+        seed = tf.random.experimental.stateless_fold_in(tf.cast(step_seed, tf.int32), salt)
+        replica = tf.distribute.get_replica_context()
+        replica_id = replica.replica_id_in_sync_group if replica is not None else 0
+        return NoiseSpec(seed, global_batch=self.global_batch, offset=replica_id * local_batch)
+
+    def _average(self, per_example: tf.Tensor) -> tf.Tensor:
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
+
+    def train_step(self, data):
+        lr, hr = data                                   # [n,r_in,r_in,3], [n,r,r,3] in [-1,1]
+        stage, alpha = self.stage, tf.convert_to_tensor(self.alpha)
+        n = lr.shape[0]
+        reals = fade_targets(hr, alpha) if stage > 0 else hr
+        G, D, cfg = self.generator, self.discriminator, self.config.train
+
+        def disc(images):
+            return D(images, stage=stage, alpha=alpha)
+
+        if cfg.loss == "gan":
+            # D step: Eq. 3.
+            fakes = G(lr, stage=stage, alpha=alpha, noise=self._noise(0, n))
+            with tf.GradientTape() as tape:
+                r1, real_logits = losses.r1_penalty(disc, reals)
+                fake_logits = disc(tf.stop_gradient(fakes))
+                d_per_example = (losses.discriminator_loss(real_logits, fake_logits)
+                                 + cfg.r1_gamma * r1)
+                d_loss = self._average(d_per_example)
+            self._apply(self.d_optimizer, tape, d_loss, D.trainable_variables)
+
+            # G step: Eq. 4, with fresh noise and the updated D.
+            with tf.GradientTape() as tape:
+                fakes = G(lr, stage=stage, alpha=alpha, noise=self._noise(1, n))
+                fake_logits = disc(fakes)
+                g_per_example = losses.generator_loss(fake_logits)
+                g_loss = self._average(g_per_example)
+            self._apply(self.g_optimizer, tape, g_loss, G.trainable_variables)
+            stats = {"d_loss": tf.reduce_mean(d_per_example),
+                     "g_loss": tf.reduce_mean(g_per_example),
+                     "r1": tf.reduce_mean(r1),
+                     "real_logits": tf.reduce_mean(real_logits),
+                     "fake_logits": tf.reduce_mean(fake_logits)}
+        else:
+            # Table 2 ablation: a pixel loss alone, no discriminator.
+            with tf.GradientTape() as tape:
+                fakes = G(lr, stage=stage, alpha=alpha, noise=self._noise(1, n))
+                g_per_example = losses.pixel_loss(fakes, reals, cfg.loss)
+                g_loss = self._average(g_per_example)
+            self._apply(self.g_optimizer, tape, g_loss, G.trainable_variables)
+            stats = {"g_loss": tf.reduce_mean(g_per_example)}
+
+        self._update_ema(losses.ema_beta(self.global_batch, cfg.ema_kimg, cfg.ema_rampup,
+                                         tf.convert_to_tensor(self.images_seen)))
+        # Trackers see per-replica means; Keras averages them over replicas.
+        for name, value in stats.items():
+            self.trackers[name].update_state(value)
+        results = {name: self.trackers[name].result() for name in stats}
+        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras reduces multi-worker logs with reduce(MEAN, axis=0): give them an axis.
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
+        return results
+
+    def _apply(self, optimizer, tape, loss, variables):
+        grads = tape.gradient(optimizer.scale_loss(loss), variables)
+        # Blocks of other stages get no gradient; leave them (and their Adam state) alone.
+        optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
+
+    def _update_ema(self, beta: float) -> None:
+        """G_ema ← G + β·(G_ema − G), in cross-replica context so mirrored copies agree."""
+        pairs = [(e.value, s.value) for e, s in zip(self.g_ema.weights, self.generator.weights)]
+
+        def update(strategy, pairs):
+            for ema, src in pairs:
+                strategy.extended.update(
+                    ema, lambda e, s: e.assign(s + beta * (e - s)), args=(src,))
+
+        tf.distribute.get_replica_context().merge_call(update, args=(pairs,))
+
+    def sync_ema(self) -> None:
+        """Copy G into G_ema (used when a run starts, never mid-training)."""
+        for ema, src in zip(self.g_ema.weights, self.generator.weights):
+            ema.assign(src)

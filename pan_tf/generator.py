@@ -1,0 +1,223 @@
+"""PAN's generator: a progressively grown partial U-Net (paper §4.1, Fig. 2-3).
+
+Layout for lr_size L, output r (DESIGN §3)::
+
+    input (r_in = min(r, L)) ─ fromRGB ─ E[r_in] ─ … ─ E[2b] ─ bottleneck (b×b)
+                                  │skip                 │skip
+    output r ─ toRGB ─ D[r] ─ … ─ D[L] ─ … ─ D[2b] ───────┘
+
+* Encoder block E[r] (Fig. 3a): conv3×3 → lrelu (the skip feature at r) →
+  stride-2 conv → lrelu (to r/2).
+* Decoder block D[r] (Fig. 3b): stride-2 transposed conv (to r) → noise →
+  lrelu → [concat E[r]'s skip if r ≤ L] → conv3×3 → noise → lrelu.
+* Restoration stages (r ≤ L) grow the U-Net at both ends: a new fromRGB + E[r]
+  at the input and a new D[r] + toRGB at the output. SR stages (r > L) only add
+  decoder blocks, which have no skip and rely on noise for detail.
+* During a fade-in the new blocks are blended with the old path by α on both
+  ends (Fig. 3c): input ``lerp(fromRGB[r/2](down(x)), E[r](fromRGB[r](x)), α)``,
+  output ``lerp(up(toRGB[r/2](h)), toRGB[r](D[r](h)), α)``.
+
+Every block of every stage is built once in ``build``; the ``stage`` argument
+(a Python int) selects the active path, so checkpoints always hold the same
+variables. Images are NHWC in [-1, 1].
+
+Noise: each noise layer draws ε from a stateless seed folded with the layer's
+index. Training passes a fresh seed per step and the global batch (so replicas
+slice one global noise tensor and agree with a single device); inference uses a
+fixed seed and one noise map broadcast over the batch, so an image's output
+does not depend on the batch it came in.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from pan_tf.config import ModelConfig
+from pan_tf.layers import (
+    EqualizedConv2D,
+    EqualizedConv2DTranspose,
+    NoiseInjection,
+    downsample2x,
+    lerp,
+    lrelu,
+    upsample2x,
+)
+
+INFERENCE_NOISE_SEED = (20200101, 8)  # fixed seed: exported models are deterministic
+
+
+class NoiseSpec:
+    """Where a forward pass takes its noise from.
+
+    Args:
+      seed: int32 [2] stateless seed.
+      global_batch: None for inference (one map per layer, broadcast over the
+        batch); else the global batch size, and this replica's images are rows
+        ``offset … offset + local batch`` of one global noise tensor.
+      offset: first global row of this replica's batch (int or scalar tensor).
+      strength: multiplies every noise map (1 = as trained, 0 = no noise).
+    """
+
+    def __init__(self, seed, global_batch=None, offset=0, strength=1.0):
+        self.seed = tf.cast(seed, tf.int32)
+        self.global_batch = global_batch
+        self.offset = offset
+        self.strength = strength
+
+    def sample(self, layer_id: int, x: tf.Tensor) -> tf.Tensor:
+        """ε for the noise layer ``layer_id`` applied to x: [N|1, H, W, 1]."""
+        seed = tf.random.experimental.stateless_fold_in(self.seed, layer_id)
+        shape = tf.shape(x)
+        if self.global_batch is None:
+            eps = tf.random.stateless_normal([1, shape[1], shape[2], 1], seed)
+        else:
+            eps = tf.random.stateless_normal([self.global_batch, shape[1], shape[2], 1], seed)
+            eps = eps[self.offset:self.offset + shape[0]]
+        return eps * tf.cast(self.strength, eps.dtype)
+
+
+def inference_noise(strength=1.0, seed=INFERENCE_NOISE_SEED) -> NoiseSpec:
+    return NoiseSpec(tf.constant(seed, tf.int32), strength=strength)
+
+
+class EncoderBlock(keras.layers.Layer):
+    """conv3×3 → lrelu → stride-2 conv → lrelu. Returns (features at r/2, skip at r)."""
+
+    def __init__(self, channels: int, out_channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = EqualizedConv2D(channels, 3, name="conv")
+        self.down = EqualizedConv2D(out_channels, 3, strides=2, name="down")
+        self.channels, self.out_channels = channels, out_channels
+
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+        self.down.build((*input_shape[:-1], self.channels))
+
+    def call(self, x):
+        skip = lrelu(self.conv(x))        # [N,r,r,nf(r)]
+        return lrelu(self.down(skip)), skip  # [N,r/2,r/2,nf(r/2)]
+
+
+class DecoderBlock(keras.layers.Layer):
+    """Transposed conv ↑2 → noise → lrelu → [concat skip] → conv3×3 → noise → lrelu."""
+
+    def __init__(self, channels: int, skip_channels: int, use_noise: bool, **kwargs):
+        super().__init__(**kwargs)
+        self.up = EqualizedConv2DTranspose(channels, 3, name="up")
+        self.conv = EqualizedConv2D(channels, 3, name="conv")
+        # Plain attributes (not a list): tf.train.Checkpoint only follows attributes.
+        self.noise0 = NoiseInjection(name="noise0") if use_noise else None
+        self.noise1 = NoiseInjection(name="noise1") if use_noise else None
+        self.channels, self.skip_channels = channels, skip_channels
+
+    def build(self, input_shape):
+        n, h, w = input_shape[0], input_shape[1], input_shape[2]
+        up_shape = (n, None if h is None else 2 * h, None if w is None else 2 * w, self.channels)
+        self.up.build(input_shape)
+        self.conv.build((*up_shape[:-1], self.channels + self.skip_channels))
+        for layer in (self.noise0, self.noise1):
+            if layer is not None:
+                layer.build(up_shape)
+
+    def call(self, x, skip, noise: NoiseSpec | None, noise_id: int):
+        x = self.up(x)                                   # [N,r,r,nf(r)]
+        if self.noise0 is not None and noise is not None:
+            x = self.noise0(x, noise.sample(noise_id, x))
+        x = lrelu(x)
+        if skip is not None:
+            x = tf.concat([x, tf.cast(skip, x.dtype)], axis=-1)  # [N,r,r,nf(r)+nf(r)]
+        x = self.conv(x)
+        if self.noise1 is not None and noise is not None:
+            x = self.noise1(x, noise.sample(noise_id + 1, x))
+        return lrelu(x)
+
+
+class Generator(keras.Model):
+    """Partial U-Net generator; every stage's blocks are built at construction."""
+
+    def __init__(self, config: ModelConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        c, b = config, config.bottleneck_res
+        nf = c.nf
+        # Blocks are plain attributes named by resolution (tf.train.Checkpoint
+        # follows attributes, not Keras' tracked dicts); look them up by method.
+        for r in c.stage_resolutions:
+            if r <= c.lr_size:
+                setattr(self, f"from_rgb_{r}", EqualizedConv2D(nf(r), 1, name=f"from_rgb_{r}"))
+            setattr(self, f"to_rgb_{r}", EqualizedConv2D(3, 1, gain=1.0, name=f"to_rgb_{r}"))
+        for r in c.block_resolutions:
+            if r <= c.lr_size:
+                setattr(self, f"enc_{r}", EncoderBlock(nf(r), nf(r // 2), name=f"enc_{r}"))
+            skip_channels = nf(r) if r in c.skip_resolutions else 0
+            setattr(self, f"dec_{r}", DecoderBlock(nf(r), skip_channels, c.noise, name=f"dec_{r}"))
+        self.bottleneck = EqualizedConv2D(nf(b), 3, name=f"bottleneck_{b}")
+        self._build_all()
+
+    def _build_all(self):
+        """Create every variable now, so one checkpoint layout serves all stages."""
+        c, b = self.config, self.config.bottleneck_res
+        for r in c.stage_resolutions:
+            if r <= c.lr_size:
+                self.from_rgb(r).build((None, r, r, 3))
+            self.to_rgb(r).build((None, r, r, c.nf(r)))
+        for r in c.block_resolutions:
+            if r <= c.lr_size:
+                self.encoder(r).build((None, r, r, c.nf(r)))
+            self.decoder(r).build((None, r // 2, r // 2, c.nf(r // 2)))
+        self.bottleneck.build((None, b, b, c.nf(b)))
+        self.built = True
+
+    def from_rgb(self, res: int) -> EqualizedConv2D:
+        return getattr(self, f"from_rgb_{res}")
+
+    def to_rgb(self, res: int) -> EqualizedConv2D:
+        return getattr(self, f"to_rgb_{res}")
+
+    def encoder(self, res: int) -> EncoderBlock:
+        return getattr(self, f"enc_{res}")
+
+    def decoder(self, res: int) -> DecoderBlock:
+        return getattr(self, f"dec_{res}")
+
+    def call(self, lr, stage: int, alpha=1.0, noise: NoiseSpec | None = None):
+        """lr: [N, r_in, r_in, 3] → [N, r, r, 3] with r = stage_resolutions[stage].
+
+        ``alpha`` may be a Python float or a scalar tensor/variable; a Python
+        1.0 (or stage 0) skips the old path entirely.
+        """
+        c, b = self.config, self.config.bottleneck_res
+        res = c.stage_resolutions[stage]
+        r_in = c.input_resolution(stage)
+        fading = stage > 0 and not (isinstance(alpha, (int, float)) and alpha >= 1.0)
+        if noise is None:
+            noise = inference_noise()
+
+        # Encoder: grows at the input side while the output is ≤ lr_size.
+        h = lrelu(self.from_rgb(r_in)(lr))          # [N,r_in,r_in,nf]
+        skips = {}
+        r = r_in
+        h, skips[r] = self.encoder(r)(h)
+        if fading and res <= c.lr_size:                   # input-side fade-in (Fig. 3c)
+            old = lrelu(self.from_rgb(r // 2)(downsample2x(lr)))
+            h = lerp(tf.cast(old, h.dtype), h, alpha)
+        r //= 2
+        while r > b:
+            h, skips[r] = self.encoder(r)(h)
+            r //= 2
+        h = lrelu(self.bottleneck(h))                     # [N,b,b,nf(b)]
+
+        # Decoder: up to the stage's resolution, skips at r ≤ lr_size.
+        r = 2 * b
+        while True:
+            skip = skips.get(r) if r in c.skip_resolutions else None
+            out = self.decoder(r)(h, skip=skip, noise=noise, noise_id=2 * r.bit_length())
+            if r == res:
+                break
+            h, r = out, 2 * r
+        rgb = self.to_rgb(res)(out)                  # [N,r,r,3]
+        if fading:                                        # output-side fade-in (Fig. 3c)
+            old = upsample2x(self.to_rgb(res // 2)(h))
+            rgb = lerp(old, rgb, alpha)
+        return rgb

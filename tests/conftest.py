@@ -1,0 +1,73 @@
+"""Shared test setup: quiet TensorFlow, two logical CPUs, tiny configs and images."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import dataclasses  # noqa: E402
+import pathlib  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+# Two logical CPU devices, so MirroredStrategy can run two replicas in-process.
+# This must happen before TensorFlow initialises its devices.
+_cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(_cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+from pan_tf.config import (  # noqa: E402
+    Config,
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+    ScheduleConfig,
+    TrainConfig,
+)
+from pan_tf.degrade import DegradeConfig  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def smooth_image(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A photo-like uint8 image: low-frequency colour blobs plus fine texture."""
+    coarse = rng.uniform(0, 255, (4, 4, 3)).astype(np.float32)
+    image = tf.image.resize(coarse[None], [height, width], method="bicubic")[0].numpy()
+    image += rng.normal(0, 12, (height, width, 3))
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def write_images(folder: pathlib.Path, count: int, size=(40, 40), seed: int = 0) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(count):
+        image = smooth_image(rng, *size)
+        path = folder / f"img{i:03d}.png"
+        tf.io.write_file(str(path), tf.io.encode_png(image))
+        paths.append(str(path))
+    return paths
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory) -> pathlib.Path:
+    folder = tmp_path_factory.mktemp("images")
+    write_images(folder, 12, size=(40, 48))
+    return folder
+
+
+def tiny_config(data: str, **sections) -> Config:
+    """A 8→16 (×2) ladder: stage 0 restores 8×8, stage 1 super-resolves to 16×16."""
+    base = Config(
+        model=ModelConfig(lr_size=8, scale=2, start_res=8, fmap_base=128, fmap_max=16),
+        schedule=ScheduleConfig(fade_kimg=0.016, stable_kimg=0.016, batch_size=4,
+                                learning_rate=2e-3),
+        train=TrainConfig(),
+        data=DataConfig(source=data, degrade=DegradeConfig(enabled=False)),
+        run=RunConfig(tick_kimg=0.008, sample_kimg=0.016, checkpoint_kimg=0.016,
+                      num_samples=2, verbose=0, export=False),
+    )
+    return dataclasses.replace(base, **{
+        name: dataclasses.replace(getattr(base, name), **values) for name, values in sections.items()
+    }).validate()

@@ -1,0 +1,158 @@
+"""Generator / discriminator: shapes per stage, fade-in continuity, pinned sizes, R1."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pan_tf import losses
+from pan_tf.config import ModelConfig
+from pan_tf.discriminator import Discriminator
+from pan_tf.gan import fade_targets
+from pan_tf.generator import Generator, NoiseSpec, inference_noise
+from pan_tf.layers import downsample2x, upsample2x
+
+# 8→32 (×4) with start 8: stages 8, 16 (restoration), 32 (SR ×2), 64 (SR ×4)... here
+# lr_size 16: stages 8 and 16 restore, 32 and 64 super-resolve.
+LADDER = ModelConfig(lr_size=16, scale=4, start_res=8, fmap_base=256, fmap_max=32)
+
+
+@pytest.fixture(scope="module")
+def nets():
+    return Generator(LADDER), Discriminator(LADDER)
+
+
+def _input(stage, n=4, seed=0):
+    r = LADDER.input_resolution(stage)
+    return tf.random.stateless_uniform([n, r, r, 3], [seed, 1], -1, 1)
+
+
+def test_shapes_at_every_stage(nets):
+    G, D = nets
+    expected = {0: (8, 8), 1: (16, 16), 2: (16, 32), 3: (16, 64)}  # (input, output)
+    for stage, (r_in, r_out) in expected.items():
+        for alpha in (0.3, 1.0):
+            out = G(_input(stage), stage=stage, alpha=alpha)
+            assert _input(stage).shape[1] == r_in
+            assert out.shape == (4, r_out, r_out, 3)
+            logits = D(out, stage=stage, alpha=alpha)
+            assert logits.shape == (4,) and logits.dtype == tf.float32
+
+
+@pytest.mark.parametrize("stage", [1, 2, 3])
+def test_generator_alpha_zero_equals_previous_stage(nets, stage):
+    G, _ = nets
+    x = _input(stage)
+    faded = G(x, stage=stage, alpha=tf.constant(0.0))
+    prev_input = downsample2x(x) if LADDER.stage_resolutions[stage] <= LADDER.lr_size else x
+    previous = upsample2x(G(prev_input, stage=stage - 1))
+    # Same ops on the same values; only float summation order could differ.
+    np.testing.assert_allclose(faded.numpy(), previous.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("stage", [1, 2, 3])
+def test_discriminator_alpha_zero_equals_previous_stage(nets, stage):
+    _, D = nets
+    r = LADDER.stage_resolutions[stage]
+    x = tf.random.stateless_uniform([4, r, r, 3], [stage, 2], -1, 1)
+    faded = D(x, stage=stage, alpha=tf.constant(0.0))
+    previous = D(downsample2x(x), stage=stage - 1)
+    np.testing.assert_allclose(faded.numpy(), previous.numpy(), atol=1e-5)
+
+
+def test_alpha_blends_between_old_and_new(nets):
+    G, _ = nets
+    x = _input(2)
+    old = G(x, stage=2, alpha=tf.constant(0.0)).numpy()
+    new = G(x, stage=2, alpha=tf.constant(1.0)).numpy()
+    half = G(x, stage=2, alpha=tf.constant(0.5)).numpy()
+    np.testing.assert_allclose(half, (old + new) / 2, atol=1e-5)
+    assert np.abs(old - new).max() > 1e-3
+
+
+def test_faded_targets_follow_progan():
+    hr = tf.random.stateless_uniform([2, 8, 8, 3], [3, 3])
+    np.testing.assert_allclose(fade_targets(hr, 1.0).numpy(), hr.numpy(), atol=1e-6)
+    blocky = upsample2x(downsample2x(hr)).numpy()
+    np.testing.assert_allclose(fade_targets(hr, 0.0).numpy(), blocky, atol=1e-6)
+
+
+def test_every_block_is_built_once():
+    # All variables exist before any call, and no call creates new ones.
+    G = Generator(LADDER)
+    before = len(G.weights)
+    for stage in range(LADDER.num_stages):
+        G(_input(stage), stage=stage, alpha=0.5)
+    assert len(G.weights) == before
+
+
+def test_inference_noise_is_deterministic_and_batch_independent(nets):
+    G, _ = nets
+    # Give the noise a visible effect (the learned strengths start at 0).
+    for w in G.weights:
+        if "strength" in w.path:
+            w.assign(tf.fill(w.shape, 0.5))
+    x = _input(3, n=3)
+    a, b = G(x, stage=3).numpy(), G(x, stage=3).numpy()
+    np.testing.assert_array_equal(a, b)
+    alone = G(x[1:2], stage=3).numpy()
+    np.testing.assert_allclose(alone[0], a[1], atol=1e-5)
+    quiet = G(x, stage=3, noise=inference_noise(strength=0.0)).numpy()
+    other = G(x, stage=3, noise=inference_noise(seed=(1, 2))).numpy()
+    assert np.abs(quiet - a).max() > 1e-3 and np.abs(other - a).max() > 1e-3
+    for w in G.weights:
+        if "strength" in w.path:
+            w.assign(tf.zeros(w.shape))
+
+
+def test_training_noise_splits_one_global_tensor():
+    spec = NoiseSpec(tf.constant([5, 6]), global_batch=4, offset=0)
+    x = tf.zeros([4, 8, 8, 2])
+    full = spec.sample(3, x).numpy()
+    part = NoiseSpec(tf.constant([5, 6]), global_batch=4, offset=2).sample(3, x[:2]).numpy()
+    np.testing.assert_array_equal(full[2:], part)
+
+
+def test_ablation_switches_change_the_network():
+    full = Generator(LADDER).count_params()
+    no_noise = Generator(ModelConfig(**{**LADDER.__dict__, "noise": False})).count_params()
+    no_skips = Generator(ModelConfig(**{**LADDER.__dict__, "skip_levels": 0})).count_params()
+    one_skip = Generator(ModelConfig(**{**LADDER.__dict__, "skip_levels": 1})).count_params()
+    assert no_noise < full and no_skips < one_skip < full
+    assert ModelConfig(**{**LADDER.__dict__, "skip_levels": 1}).skip_resolutions == (8,)
+
+
+def test_paper_config_parameter_count_is_pinned():
+    # 128→1024 ×8, fmap 16384/512: catches any silent change to the architecture.
+    paper = ModelConfig(lr_size=128, scale=8, start_res=8, fmap_base=16384, fmap_max=512)
+    assert paper.stage_resolutions == (8, 16, 32, 64, 128, 256, 512, 1024)
+    assert Generator(paper).count_params() == 43_081_512
+    assert Discriminator(paper).count_params() == 23_085_201
+
+
+def test_r1_matches_the_analytic_gradient():
+    # D(x) = Σ w·x² per image → ∇D = 2·w·x, so R1 = Σ (2·w·x)².
+    w = tf.random.stateless_uniform([1, 4, 4, 3], [7, 7])
+    x = tf.random.stateless_normal([3, 4, 4, 3], [8, 8])
+    penalty, logits = losses.r1_penalty(lambda im: tf.reduce_sum(w * im**2, axis=[1, 2, 3]), x)
+    expected = tf.reduce_sum(tf.square(2 * w * x), axis=[1, 2, 3])
+    np.testing.assert_allclose(penalty.numpy(), expected.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(logits.numpy(), tf.reduce_sum(w * x**2, axis=[1, 2, 3]).numpy(),
+                               rtol=1e-6)
+
+
+def test_logistic_losses_on_logits():
+    real, fake = tf.constant([2.0, -1.0]), tf.constant([0.5, 3.0])
+    sig = tf.sigmoid
+    np.testing.assert_allclose(losses.discriminator_loss(real, fake).numpy(),
+                               (-tf.math.log(sig(real)) - tf.math.log(1 - sig(fake))).numpy(),
+                               rtol=1e-5)
+    np.testing.assert_allclose(losses.generator_loss(fake).numpy(),
+                               (-tf.math.log(sig(fake))).numpy(), rtol=1e-5)
+
+
+def test_ema_beta_half_life():
+    # β is float32 (it lives in the graph): 1e-5 relative covers its rounding raised to ^100.
+    beta = float(losses.ema_beta(batch=10, half_life_kimg=1.0))
+    assert beta ** 100 == pytest.approx(0.5, rel=1e-5)   # 100 steps × 10 images = 1 kimg
+    ramped = float(losses.ema_beta(10, 10.0, rampup=0.05, images_seen=2000))
+    assert ramped ** 10 == pytest.approx(0.5, rel=1e-5)  # half-life capped at 0.05 × 2000

@@ -1,0 +1,197 @@
+"""The trainer end to end: quick-start, resume, mirrored, multi-worker, signals, bad flags."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import REPO, tiny_config
+from pan_tf import trainer as train_lib
+from pan_tf.config import Config
+from pan_tf.schedule import Schedule
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
+
+
+def _run(args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "pan_tf.train", *args], cwd=REPO, env=ENV,
+                          capture_output=True, text=True, timeout=600, **kwargs)
+
+
+def _weights(path_or_model, scope="generator"):
+    """G (or another network) weights from a checkpoint path or a PAN model, by name."""
+    if isinstance(path_or_model, str):
+        reader = tf.train.load_checkpoint(path_or_model)
+        names = [n for n in reader.get_variable_to_shape_map() if n.startswith(scope + "/")]
+        return {n: reader.get_tensor(n) for n in names}
+    net = getattr(path_or_model, scope)
+    return {w.path: w.numpy() for w in net.weights}
+
+
+def _assert_same(a: dict, b: dict, atol):
+    assert a.keys() == b.keys() and a
+    worst = max(float(np.abs(a[k] - b[k]).max()) for k in a)
+    assert worst <= atol, worst
+
+
+def test_quickstart_flagfile_runs_through_every_stage(tmp_path):
+    # The real quick-start flagfile, shortened to a few steps per stage.
+    workdir = tmp_path / "qs"
+    result = _run(["--flagfile=configs/quickstart.flags", f"--workdir={workdir}",
+                   "--fade_kimg=0.016", "--stable_kimg=0.016", "--batch_size=4",
+                   "--tick_kimg=0.008", "--sample_kimg=0.016", "--checkpoint_kimg=0.016",
+                   "--verbose=0", "--noexport"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = Config.from_dict(json.loads((workdir / "config.json").read_text()))
+    schedule = Schedule(config.model, config.schedule)
+    final = tf.train.latest_checkpoint(str(workdir / "checkpoints"))
+    images = int(tf.train.load_checkpoint(final).get_tensor("images_seen/.ATTRIBUTES/VARIABLE_VALUE"))
+    assert images >= schedule.total_images
+    last = schedule.phase_at(images)
+    assert last.stage == config.model.num_stages - 1 and last.scale == config.model.scale == 4
+    # Three fade-ins happened (stages 1-3) and each stage left a sample grid.
+    samples = sorted(os.listdir(workdir / "samples"))
+    assert {name.split("-")[0] for name in samples} == {"stage0", "stage1", "stage2", "stage3"}
+    assert list((workdir / "tensorboard").iterdir())
+    assert "done:" in result.stdout
+
+
+def test_resume_reproduces_an_uninterrupted_run(tmp_path, image_folder):
+    tf.config.experimental.enable_op_determinism()
+    config = tiny_config(str(image_folder))
+    total = Schedule(config.model, config.schedule).total_images    # 48 images, 12 steps
+    straight = train_lib.train(config, str(tmp_path / "straight")).model
+
+    # Stop mid-fade of stage 1 (after 28 images), then resume in a fresh Trainer.
+    stopped = tiny_config(str(image_folder), run={"stop_kimg": 0.028})
+    first = train_lib.train(stopped, str(tmp_path / "resumed")).model
+    assert int(first.images_seen.numpy()) == 28
+    assert Schedule(config.model, config.schedule).phase_at(28).fading
+    resumed = train_lib.train(config, str(tmp_path / "resumed")).model
+
+    assert int(resumed.images_seen.numpy()) == int(straight.images_seen.numpy()) == total
+    assert resumed.stage == straight.stage == 1
+    # Same data, noise and optimizer state: only float noise separates the runs.
+    for scope in ("generator", "discriminator", "g_ema"):
+        _assert_same(_weights(straight, scope), _weights(resumed, scope), atol=1e-5)
+
+
+def test_mirrored_two_replicas_match_one_device(tmp_path, image_folder):
+    # Exactly one step of a global batch of 8 at the SR stage (every block active,
+    # noise and skips included). One step, because Adam with β1 = 0 makes its first
+    # update ≈ lr·sign(g): later steps amplify float-order differences of tiny gradients.
+    config = tiny_config(str(image_folder),
+                         schedule={"progressive": False, "fade_kimg": 0, "stable_kimg": 0.004,
+                                   "batch_size": 8})
+    assert Schedule(config.model, config.schedule).total_images == 8
+    one = train_lib.train(config, str(tmp_path / "one")).model
+    mirrored = train_lib.make_strategy("mirrored")
+    assert mirrored.num_replicas_in_sync == 2
+    two = train_lib.train(config, str(tmp_path / "two"), mirrored).model
+    for scope in ("generator", "discriminator", "g_ema"):
+        _assert_same(_weights(one, scope), _weights(two, scope), atol=1e-5)
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_multi_worker_processes_agree(tmp_path, image_folder):
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    workdir = tmp_path / "mw"
+    args = ["--lr_size=8", "--scale=2", "--fmap_base=128", "--fmap_max=16", "--batch_size=4",
+            "--fade_kimg=0.008", "--stable_kimg=0.008", "--tick_kimg=0.004", "--verbose=0",
+            f"--data={image_folder}", "--nodegrade", "--noexport", "--strategy=multi_worker",
+            f"--workdir={workdir}"]
+    procs = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "pan_tf.train", *args], cwd=REPO,
+            env={**ENV, "TF_CONFIG": json.dumps(tf_config)},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for p, (_, err) in zip(procs, outputs):
+        assert p.returncode == 0, err[-3000:]
+    chief = tf.train.latest_checkpoint(str(workdir / "checkpoints"))
+    other = tf.train.latest_checkpoint(str(workdir / ".worker-1" / "checkpoints"))
+    assert chief.endswith("ckpt-24") and other.endswith("ckpt-24")  # 8 + 8 + 8 images
+    for scope in ("generator", "discriminator", "g_ema"):
+        _assert_same(_weights(chief, scope), _weights(other, scope), atol=0)
+
+
+def test_sigterm_checkpoints_and_exits_zero(tmp_path, image_folder):
+    workdir = tmp_path / "sig"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pan_tf.train", "--lr_size=8", "--scale=2", "--fmap_base=128",
+         "--fmap_max=16", "--batch_size=4", "--stable_kimg=1000", "--checkpoint_kimg=1000",
+         "--tick_kimg=0.004", "--verbose=2", f"--data={image_folder}", "--nodegrade",
+         "--noexport", f"--workdir={workdir}"],
+        cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Wait (by reading output, not by sleeping) until training steps are running.
+    for line in proc.stdout:
+        if "step" in line and "d_loss" in line:   # a finished Keras tick
+            break
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stdout.read()
+    assert proc.wait(timeout=120) == 0, rest[-3000:]
+    assert "stopped by signal" in rest
+    final = tf.train.latest_checkpoint(str(workdir / "checkpoints"))
+    images = int(tf.train.load_checkpoint(final).get_tensor("images_seen/.ATTRIBUTES/VARIABLE_VALUE"))
+    assert 0 < images < 1_000_000
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("--lr_map=8:0.001,32:0.001", "--lr_map has resolution 32"),
+    ("--batch_map=12:4", "--batch_map has resolution 12"),
+    ("--lr_size=12", "--lr_size must be a power of two"),
+    ("--scale=3", "--scale must be one of"),
+    ("--loss=huber", "--loss must be one of"),
+    ("--lr_map=8-0.001", "--lr_map: expected"),
+])
+def test_bad_flags_exit_with_one_line(tmp_path, flag, message):
+    result = _run(["--lr_size=8", "--scale=2", flag, f"--workdir={tmp_path}", "--dry_run"])
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_dry_run_prints_the_config_and_writes_nothing(tmp_path):
+    result = _run(["--flagfile=configs/quickstart.flags", f"--workdir={tmp_path / 'w'}",
+                   "--dry_run"])
+    assert result.returncode == 0, result.stderr
+    printed = Config.from_dict(json.loads(result.stdout))
+    assert printed.model.lr_size == 16 and printed.model.scale == 4
+    assert not (tmp_path / "w").exists()
+
+
+def test_conflicting_workdir_is_refused_naming_the_keys(tmp_path, image_folder):
+    config = tiny_config(str(image_folder))
+    train_lib.prepare_workdir(config, str(tmp_path))
+    other = tiny_config(str(image_folder), model={"fmap_max": 32}, train={"r1_gamma": 1.0},
+                        run={"tick_kimg": 1.0})
+    with pytest.raises(train_lib.ConfigError) as err:
+        train_lib.prepare_workdir(other, str(tmp_path))
+    text = str(err.value)
+    assert "model.fmap_max" in text and "train.r1_gamma" in text and "tick_kimg" not in text
+    # Operational settings may change on resume.
+    train_lib.prepare_workdir(tiny_config(str(image_folder), run={"tick_kimg": 1.0}), str(tmp_path))
+
+
+def test_config_round_trips_through_json(image_folder):
+    config = tiny_config(str(image_folder), schedule={"lr_map": ((8, 1e-3),),
+                                                      "batch_map": ((16, 2),)})
+    assert Config.from_dict(json.loads(config.to_json())) == config
