@@ -36,13 +36,15 @@ class Discriminator(keras.Model):
         self.config = config
         c, b, nf = config, config.bottleneck_res, config.nf
         # Plain attributes named by resolution: tf.train.Checkpoint follows attributes.
+        dt = self.dtype_policy  # float32, or mixed_* for training
         for r in c.stage_resolutions:
-            setattr(self, f"from_rgb_{r}", EqualizedConv2D(nf(r), 1, name=f"from_rgb_{r}"))
+            setattr(self, f"from_rgb_{r}", EqualizedConv2D(nf(r), 1, name=f"from_rgb_{r}", dtype=dt))
         for r in c.block_resolutions:
-            setattr(self, f"block_{r}", EncoderBlock(nf(r), nf(r // 2), name=f"block_{r}"))
-        self.mbstd = MinibatchStddev(c.mbstd_group, name="mbstd")
-        self.conv = EqualizedConv2D(nf(b), 3, name="conv")
-        self.dense = EqualizedDense(nf(b), name="dense")
+            setattr(self, f"block_{r}", EncoderBlock(nf(r), nf(r // 2), name=f"block_{r}", dtype=dt))
+        self.mbstd = MinibatchStddev(c.mbstd_group, name="mbstd", dtype=dt)
+        self.conv = EqualizedConv2D(nf(b), 3, name="conv", dtype=dt)
+        self.dense = EqualizedDense(nf(b), name="dense", dtype=dt)
+        # Logits (and hence the losses and R1) stay float32 under mixed precision.
         self.logits = EqualizedDense(1, gain=1.0, name="logits", dtype="float32")
         self._build_all()
 

@@ -29,6 +29,10 @@ from pan_tf.generator import Generator, NoiseSpec
 from pan_tf.layers import downsample2x, lerp, upsample2x
 
 
+# --mixed_precision → Keras dtype policy of G and D (variables stay float32).
+DTYPE_POLICIES = {"none": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+
+
 def fade_targets(hr: tf.Tensor, alpha) -> tf.Tensor:
     """ProGAN's real-image fade: lerp(up(down(x)), x, α) on [N,r,r,3]."""
     return lerp(upsample2x(downsample2x(hr)), hr, alpha)
@@ -40,8 +44,10 @@ class PAN(keras.Model):
     def __init__(self, config: Config, **kwargs):
         super().__init__(name=kwargs.pop("name", "pan"), **kwargs)
         self.config = config
-        self.generator = Generator(config.model, name="generator")
-        self.discriminator = Discriminator(config.model, name="discriminator")
+        policy = DTYPE_POLICIES[config.train.mixed_precision]
+        self.generator = Generator(config.model, name="generator", dtype=policy)
+        self.discriminator = Discriminator(config.model, name="discriminator", dtype=policy)
+        # G_ema is what gets evaluated and exported: always float32.
         self.g_ema = Generator(config.model, name="g_ema", dtype="float32")
         self.sync_ema()
         # Set between steps by the trainer (never inside train_step).
@@ -91,8 +97,13 @@ class PAN(keras.Model):
         replica_id = replica.replica_id_in_sync_group if replica is not None else 0
         return NoiseSpec(seed, global_batch=self.global_batch, offset=replica_id * local_batch)
 
-    def _average(self, per_example: tf.Tensor) -> tf.Tensor:
-        return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
+    def _average(self, per_example: tf.Tensor, optimizer) -> tf.Tensor:
+        """Mean over the global batch (replica gradients are summed), loss-scaled for fp16.
+
+        Call it inside the tape: the fp16 loss scale must be part of the recorded graph.
+        """
+        mean = tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
+        return optimizer.scale_loss(mean)
 
     def train_step(self, data):
         lr, hr = data                                   # [n,r_in,r_in,3], [n,r,r,3] in [-1,1]
@@ -105,14 +116,24 @@ class PAN(keras.Model):
             return D(images, stage=stage, alpha=alpha)
 
         if cfg.loss == "gan":
-            # D step: Eq. 3.
+            # D step: Eq. 3. With lazy R1 (StyleGAN2) the penalty is applied every
+            # r1_interval-th step, weighted by γ·interval to keep its expected scale.
             fakes = G(lr, stage=stage, alpha=alpha, noise=self._noise(0, n))
+            r1_weight = losses.lazy_r1_weight(cfg.r1_gamma, cfg.r1_interval,
+                                              self.d_optimizer.iterations)
             with tf.GradientTape() as tape:
-                r1, real_logits = losses.r1_penalty(disc, reals)
+                if cfg.r1_gamma == 0:
+                    r1, real_logits = tf.zeros([n]), disc(reals)
+                elif cfg.r1_interval == 1:
+                    r1, real_logits = losses.r1_penalty(disc, reals)
+                else:
+                    r1, real_logits = tf.cond(
+                        r1_weight > 0,
+                        lambda: losses.r1_penalty(disc, reals),
+                        lambda: (tf.zeros([n]), disc(reals)))
                 fake_logits = disc(tf.stop_gradient(fakes))
-                d_per_example = (losses.discriminator_loss(real_logits, fake_logits)
-                                 + cfg.r1_gamma * r1)
-                d_loss = self._average(d_per_example)
+                d_per_example = losses.discriminator_loss(real_logits, fake_logits) + r1_weight * r1
+                d_loss = self._average(d_per_example, self.d_optimizer)
             self._apply(self.d_optimizer, tape, d_loss, D.trainable_variables)
 
             # G step: Eq. 4, with fresh noise and the updated D.
@@ -120,7 +141,7 @@ class PAN(keras.Model):
                 fakes = G(lr, stage=stage, alpha=alpha, noise=self._noise(1, n))
                 fake_logits = disc(fakes)
                 g_per_example = losses.generator_loss(fake_logits)
-                g_loss = self._average(g_per_example)
+                g_loss = self._average(g_per_example, self.g_optimizer)
             self._apply(self.g_optimizer, tape, g_loss, G.trainable_variables)
             stats = {"d_loss": tf.reduce_mean(d_per_example),
                      "g_loss": tf.reduce_mean(g_per_example),
@@ -132,7 +153,7 @@ class PAN(keras.Model):
             with tf.GradientTape() as tape:
                 fakes = G(lr, stage=stage, alpha=alpha, noise=self._noise(1, n))
                 g_per_example = losses.pixel_loss(fakes, reals, cfg.loss)
-                g_loss = self._average(g_per_example)
+                g_loss = self._average(g_per_example, self.g_optimizer)
             self._apply(self.g_optimizer, tape, g_loss, G.trainable_variables)
             stats = {"g_loss": tf.reduce_mean(g_per_example)}
 
@@ -140,15 +161,16 @@ class PAN(keras.Model):
                                          tf.convert_to_tensor(self.images_seen)))
         # Trackers see per-replica means; Keras averages them over replicas.
         for name, value in stats.items():
-            self.trackers[name].update_state(value)
+            weight = tf.cast(r1_weight > 0, tf.float32) if name == "r1" else 1.0
+            self.trackers[name].update_state(value, sample_weight=weight)
         results = {name: self.trackers[name].result() for name in stats}
         if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
             # Keras reduces multi-worker logs with reduce(MEAN, axis=0): give them an axis.
             results = {name: tf.reshape(value, [1]) for name, value in results.items()}
         return results
 
-    def _apply(self, optimizer, tape, loss, variables):
-        grads = tape.gradient(optimizer.scale_loss(loss), variables)
+    def _apply(self, optimizer, tape, scaled_loss, variables):
+        grads = tape.gradient(scaled_loss, variables)
         # Blocks of other stages get no gradient; leave them (and their Adam state) alone.
         optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
 

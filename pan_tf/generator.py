@@ -86,8 +86,9 @@ class EncoderBlock(keras.layers.Layer):
 
     def __init__(self, channels: int, out_channels: int, **kwargs):
         super().__init__(**kwargs)
-        self.conv = EqualizedConv2D(channels, 3, name="conv")
-        self.down = EqualizedConv2D(out_channels, 3, strides=2, name="down")
+        dt = self.dtype_policy
+        self.conv = EqualizedConv2D(channels, 3, name="conv", dtype=dt)
+        self.down = EqualizedConv2D(out_channels, 3, strides=2, name="down", dtype=dt)
         self.channels, self.out_channels = channels, out_channels
 
     def build(self, input_shape):
@@ -104,11 +105,12 @@ class DecoderBlock(keras.layers.Layer):
 
     def __init__(self, channels: int, skip_channels: int, use_noise: bool, **kwargs):
         super().__init__(**kwargs)
-        self.up = EqualizedConv2DTranspose(channels, 3, name="up")
-        self.conv = EqualizedConv2D(channels, 3, name="conv")
+        dt = self.dtype_policy
+        self.up = EqualizedConv2DTranspose(channels, 3, name="up", dtype=dt)
+        self.conv = EqualizedConv2D(channels, 3, name="conv", dtype=dt)
         # Plain attributes (not a list): tf.train.Checkpoint only follows attributes.
-        self.noise0 = NoiseInjection(name="noise0") if use_noise else None
-        self.noise1 = NoiseInjection(name="noise1") if use_noise else None
+        self.noise0 = NoiseInjection(name="noise0", dtype=dt) if use_noise else None
+        self.noise1 = NoiseInjection(name="noise1", dtype=dt) if use_noise else None
         self.channels, self.skip_channels = channels, skip_channels
 
     def build(self, input_shape):
@@ -143,16 +145,21 @@ class Generator(keras.Model):
         nf = c.nf
         # Blocks are plain attributes named by resolution (tf.train.Checkpoint
         # follows attributes, not Keras' tracked dicts); look them up by method.
+        # Sublayers share this model's dtype policy (float32, or mixed_* for training).
+        dt = self.dtype_policy
         for r in c.stage_resolutions:
             if r <= c.lr_size:
-                setattr(self, f"from_rgb_{r}", EqualizedConv2D(nf(r), 1, name=f"from_rgb_{r}"))
-            setattr(self, f"to_rgb_{r}", EqualizedConv2D(3, 1, gain=1.0, name=f"to_rgb_{r}"))
+                setattr(self, f"from_rgb_{r}",
+                        EqualizedConv2D(nf(r), 1, name=f"from_rgb_{r}", dtype=dt))
+            setattr(self, f"to_rgb_{r}",
+                    EqualizedConv2D(3, 1, gain=1.0, name=f"to_rgb_{r}", dtype=dt))
         for r in c.block_resolutions:
             if r <= c.lr_size:
-                setattr(self, f"enc_{r}", EncoderBlock(nf(r), nf(r // 2), name=f"enc_{r}"))
+                setattr(self, f"enc_{r}", EncoderBlock(nf(r), nf(r // 2), name=f"enc_{r}", dtype=dt))
             skip_channels = nf(r) if r in c.skip_resolutions else 0
-            setattr(self, f"dec_{r}", DecoderBlock(nf(r), skip_channels, c.noise, name=f"dec_{r}"))
-        self.bottleneck = EqualizedConv2D(nf(b), 3, name=f"bottleneck_{b}")
+            setattr(self, f"dec_{r}",
+                    DecoderBlock(nf(r), skip_channels, c.noise, name=f"dec_{r}", dtype=dt))
+        self.bottleneck = EqualizedConv2D(nf(b), 3, name=f"bottleneck_{b}", dtype=dt)
         self._build_all()
 
     def _build_all(self):
@@ -220,4 +227,4 @@ class Generator(keras.Model):
         if fading:                                        # output-side fade-in (Fig. 3c)
             old = upsample2x(self.to_rgb(res // 2)(h))
             rgb = lerp(old, rgb, alpha)
-        return rgb
+        return tf.cast(rgb, tf.float32)  # images leave the network in float32 whatever the policy

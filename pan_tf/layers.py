@@ -186,14 +186,13 @@ class MinibatchStddev(keras.layers.Layer):
         if n is None:
             raise ValueError("MinibatchStddev needs a static batch size.")
         g = max(d for d in range(1, min(self.group_size, n) + 1) if n % d == 0)
-        c = x.shape[3]
-        shape = tf.shape(x)
-        y = tf.reshape(tf.cast(x, tf.float32), [n // g, g, shape[1], shape[2], c])  # [M,G,H,W,C]
+        y = tf.reshape(tf.cast(x, tf.float32), [n // g, g, -1])                      # [M,G,H·W·C]
         y = y - tf.reduce_mean(y, axis=1, keepdims=True)
-        y = tf.sqrt(tf.reduce_mean(tf.square(y), axis=1) + 1e-8)                   # [M,H,W,C]
-        y = tf.reduce_mean(y, axis=[1, 2, 3], keepdims=True)                        # [M,1,1,1]
-        y = tf.repeat(y, g, axis=0)                                                 # [N,1,1,1]
-        y = tf.tile(tf.cast(y, x.dtype), [1, shape[1], shape[2], 1])                # [N,H,W,1]
+        y = tf.sqrt(tf.reduce_mean(tf.square(y), axis=1) + 1e-8)                   # [M,H·W·C]
+        y = tf.reduce_mean(y, axis=1)                                               # [M]
+        y = tf.reshape(tf.broadcast_to(y[:, None], [n // g, g]), [n, 1, 1, 1])      # [N,1,1,1]
+        # Broadcast against x's first channel: no dynamic shapes (XLA-friendly).
+        y = tf.zeros_like(x[..., :1]) + tf.cast(y, x.dtype)                         # [N,H,W,1]
         return tf.concat([x, y], axis=-1)
 
     def get_config(self):

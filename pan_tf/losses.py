@@ -40,6 +40,18 @@ def r1_penalty(discriminator_fn, reals: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor
     return tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]), real_logits
 
 
+def lazy_r1_weight(gamma: float, interval: int, step) -> tf.Tensor:
+    """Weight of the R1 term at D step ``step`` (StyleGAN2's lazy regularisation).
+
+    The penalty is applied on every ``interval``-th step only, scaled by
+    ``interval`` so that its weight averaged over steps stays ``gamma``.
+    """
+    if interval <= 1:
+        return tf.constant(gamma, tf.float32)
+    due = tf.equal(tf.math.floormod(tf.cast(step, tf.int64), interval), 0)
+    return tf.where(due, tf.constant(gamma * interval, tf.float32), 0.0)
+
+
 def pixel_loss(fake: tf.Tensor, target: tf.Tensor, kind: str) -> tf.Tensor:
     """Mean |x̂ - x| (``l1``) or (x̂ - x)² (``l2``) per example: [N]."""
     diff = tf.cast(fake, tf.float32) - tf.cast(target, tf.float32)

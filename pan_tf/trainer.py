@@ -75,6 +75,25 @@ def worker_dir(workdir: str, strategy: tf.distribute.Strategy) -> str:
     return os.path.join(workdir, f".{resolver.task_type}-{resolver.task_id}")
 
 
+def resolve_jit_compile(setting: str, strategy: tf.distribute.Strategy) -> bool:
+    """--jit_compile=auto|true|false → whether Keras compiles the train step with XLA.
+
+    auto: only on a single GPU replica. XLA gains nothing on CPU here, and under
+    MirroredStrategy on logical CPU devices it fails (XLA cannot place the
+    per-replica ops), so ``true`` is refused there with a message.
+    """
+    if setting == "false":
+        return False
+    on_gpu = bool(tf.config.list_physical_devices("GPU"))
+    replicas = strategy.num_replicas_in_sync
+    if setting == "true":
+        if replicas > 1 and not on_gpu:
+            raise ConfigError("--jit_compile=true does not work under a multi-replica strategy on "
+                              "CPU devices (XLA fails there); use --jit_compile=auto or false")
+        return True
+    return on_gpu and replicas == 1
+
+
 def prepare_workdir(config: Config, workdir: str) -> None:
     """Refuses a workdir started with another config; writes config.json."""
     path = os.path.join(workdir, "config.json")
@@ -178,6 +197,7 @@ class Trainer:
                                          keep=config.run.keep_checkpoints)
         self.writer = (tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
                        if self.chief else tf.summary.create_noop_writer())
+        self.jit_compile = resolve_jit_compile(config.train.jit_compile, self.strategy)
         self.report = None
         self._samples = {}
 
@@ -220,13 +240,18 @@ class Trainer:
             tf.summary.image("samples/lr_output_hr", grid[None])
 
     def _new_optimizers(self, phase: Phase):
+        """Fresh Adam pair for a stage (ProGAN resets optimizer state at every stage)."""
         t = self.config.train
+        opts = []
         with self.strategy.scope():
-            opts = [keras.optimizers.Adam(phase.learning_rate, beta_1=t.adam_beta1,
-                                          beta_2=t.adam_beta2, epsilon=t.adam_epsilon, name=n)
-                    for n in ("g_adam", "d_adam")]
-            opts[0].build(self.model.generator.trainable_variables)
-            opts[1].build(self.model.discriminator.trainable_variables)
+            for name, net in (("g_adam", self.model.generator),
+                              ("d_adam", self.model.discriminator)):
+                opt = keras.optimizers.Adam(phase.learning_rate, beta_1=t.adam_beta1,
+                                            beta_2=t.adam_beta2, epsilon=t.adam_epsilon, name=name)
+                if t.mixed_precision == "fp16":  # dynamic loss scaling keeps fp16 grads finite
+                    opt = keras.optimizers.LossScaleOptimizer(opt, name=name + "_scaled")
+                opt.build(net.trainable_variables)
+                opts.append(opt)
         return opts
 
     def run(self) -> PAN:
@@ -242,7 +267,7 @@ class Trainer:
                 phase = schedule.phase_at(images)
                 g_opt, d_opt = self._new_optimizers(phase)
                 model.set_stage(phase.stage, phase.batch)
-                model.compile(g_opt, d_opt, jit_compile=False)
+                model.compile(g_opt, d_opt, jit_compile=self.jit_compile)
                 resumed = self.checkpointer.attach_optimizers(g_opt, d_opt, phase.stage)
                 logging.info("stage %d: %dpx → %dpx, batch %d, lr %g, images %d → %d%s",
                              phase.stage, phase.input_resolution, phase.resolution, phase.batch,
@@ -265,7 +290,14 @@ class Trainer:
         return model
 
     def finish_stage(self, phase: Phase) -> None:
-        """Hook for what happens when a stage is complete (export, see export.py)."""
+        """A stage is complete: export G_ema as SavedModel version ``stage`` (chief only)."""
+        if not (self.config.run.export and self.chief):
+            return
+        from pan_tf import export as export_lib
+
+        path = export_lib.export_stage(self.model.g_ema, self.config, phase.stage, self.workdir,
+                                       images_seen=int(self.model.images_seen.numpy()))
+        logging.info("exported stage %d to %s", phase.stage, path)
 
 
 def _crossed(before: int, after: int, interval_kimg: float) -> bool:
