@@ -180,6 +180,7 @@ class ScheduleConfig:
     progressive: bool = True             # False: train the last stage only, same total images
     fade_kimg: float = 600.0             # fade-in length of every stage but the first, kimg
     stable_kimg: float = 600.0           # stable length of every stage, kimg
+    last_stable_kimg: float = 0.0        # stable length of the last stage, kimg; 0 = stable_kimg
     learning_rate: float = 1e-3          # Adam step size where lr_map has no entry
     lr_map: tuple[tuple[int, float], ...] = ()   # per-resolution step size overrides
     batch_size: int = 4                  # global batch where batch_map has no entry, images
@@ -199,8 +200,8 @@ class ScheduleConfig:
                     raise ConfigError(
                         f"{name} has resolution {res}, which is not a stage of this ladder "
                         f"{list(ladder)}")
-        if self.fade_kimg < 0 or self.stable_kimg <= 0:
-            raise ConfigError("--fade_kimg must be ≥ 0 and --stable_kimg > 0")
+        if self.fade_kimg < 0 or self.stable_kimg <= 0 or self.last_stable_kimg < 0:
+            raise ConfigError("--fade_kimg and --last_stable_kimg must be ≥ 0, --stable_kimg > 0")
         for res in ladder:
             if self.learning_rate_at(res) <= 0:
                 raise ConfigError(f"learning rate at resolution {res} must be positive")

@@ -50,6 +50,8 @@ def define_flags() -> None:
                      "Grow from --start_res; false trains the last stage only for the same images.")
     d.DEFINE_float("fade_kimg", _S.fade_kimg, "Fade-in length per stage, thousands of images.")
     d.DEFINE_float("stable_kimg", _S.stable_kimg, "Stable length per stage, thousands of images.")
+    d.DEFINE_float("last_stable_kimg", _S.last_stable_kimg,
+                   "Stable length of the last stage, kimg; 0 = --stable_kimg.")
     d.DEFINE_float("learning_rate", _S.learning_rate, "Adam step size where --lr_map has no entry.")
     d.DEFINE_string("lr_map", "", "Per-resolution step sizes, e.g. '128:0.0015,256:0.002'.")
     d.DEFINE_integer("batch_size", _S.batch_size, "Global batch where --batch_map has no entry.")
@@ -166,6 +168,7 @@ def config_from_flags(f=flags.FLAGS) -> Config:
             noise=f.noise, skip_levels=f.skip_levels, mbstd_group=f.mbstd_group),
         schedule=ScheduleConfig(
             progressive=f.progressive, fade_kimg=f.fade_kimg, stable_kimg=f.stable_kimg,
+            last_stable_kimg=f.last_stable_kimg,
             learning_rate=f.learning_rate, lr_map=parse_map("lr_map", f.lr_map, float),
             batch_size=f.batch_size, batch_map=parse_map("batch_map", f.batch_map, int)),
         train=TrainConfig(

@@ -8,8 +8,9 @@ checkpoint recomputes exactly the phase the run was in (ProGAN's
 
 Timeline (progressive): stage 0 trains ``stable`` images; every later stage
 first fades its new blocks in over ``fade`` images (α: 0 → 1, linear), then
-trains ``stable`` images at α = 1. Non-progressive runs train the last stage
-at α = 1 for the same total number of images, so ablations share a budget.
+trains ``stable`` images at α = 1 (the last stage ``last_stable`` if set).
+Non-progressive runs train the last stage at α = 1 for the same total number
+of images, so ablations share a budget.
 """
 
 from __future__ import annotations
@@ -49,17 +50,17 @@ class Schedule:
         self.config = schedule
         fade = int(round(schedule.fade_kimg * 1000))
         stable = int(round(schedule.stable_kimg * 1000))
+        last_stable = int(round(schedule.last_stable_kimg * 1000)) or stable
         n = model.num_stages
-        # (stage, start, fade_end, end) for every stage actually trained.
-        if schedule.progressive:
-            bounds, start = [], 0
-            for stage in range(n):
-                fade_len = fade if stage > 0 else 0
-                bounds.append((stage, start, start + fade_len, start + fade_len + stable))
-                start += fade_len + stable
-        else:
-            total = n * stable + (n - 1) * fade
-            bounds = [(n - 1, 0, 0, total)]
+        # (stage, start, fade_end, end) of every stage of the progressive ladder.
+        bounds, start = [], 0
+        for stage in range(n):
+            fade_len = fade if stage > 0 else 0
+            stable_len = last_stable if stage == n - 1 else stable
+            bounds.append((stage, start, start + fade_len, start + fade_len + stable_len))
+            start += fade_len + stable_len
+        if not schedule.progressive:  # the last stage only, for the same number of images
+            bounds = [(n - 1, 0, 0, start)]
         self._bounds = tuple(bounds)
 
     @property

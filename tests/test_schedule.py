@@ -84,3 +84,18 @@ def test_non_progressive_trains_the_last_stage_for_the_same_budget(paper):
 def test_steps_left_in_stage(paper):
     assert paper.steps_left_in_stage(0) == 600_000 // 64
     assert paper.steps_left_in_stage(599_990) == 1  # a last, overshooting step
+
+
+def test_last_stage_can_train_longer():
+    longer = Schedule(PAPER_MODEL, ScheduleConfig(**{**PAPER_SCHEDULE.__dict__,
+                                                     "last_stable_kimg": 1000}))
+    assert longer.total_images == paper_total() + 400_000
+    assert longer.phase_at(longer.total_images - 1).stage == 7
+    assert longer.phase_at(paper_total() - 600_000).stage == 7   # first 600k of the last stage
+    flat = Schedule(PAPER_MODEL, ScheduleConfig(**{**PAPER_SCHEDULE.__dict__,
+                                                   "last_stable_kimg": 1000, "progressive": False}))
+    assert flat.total_images == longer.total_images
+
+
+def paper_total():
+    return Schedule(PAPER_MODEL, PAPER_SCHEDULE).total_images
