@@ -107,67 +107,75 @@ class PAN(keras.Model):
 
     def train_step(self, data):
         lr, hr = data                                   # [n,r_in,r_in,3], [n,r,r,3] in [-1,1]
-        stage, alpha = self.stage, tf.convert_to_tensor(self.alpha)
-        n = lr.shape[0]
-        reals = fade_targets(hr, alpha) if stage > 0 else hr
-        G, D, cfg = self.generator, self.discriminator, self.config.train
-
-        def disc(images):
-            return D(images, stage=stage, alpha=alpha)
-
-        if cfg.loss == "gan":
-            # D step: Eq. 3. With lazy R1 (StyleGAN2) the penalty is applied every
-            # r1_interval-th step, weighted by γ·interval to keep its expected scale.
-            fakes = G(lr, stage=stage, alpha=alpha, noise=self._noise(0, n))
-            r1_weight = losses.lazy_r1_weight(cfg.r1_gamma, cfg.r1_interval,
-                                              self.d_optimizer.iterations)
-            with tf.GradientTape() as tape:
-                if cfg.r1_gamma == 0:
-                    r1, real_logits = tf.zeros([n]), disc(reals)
-                elif cfg.r1_interval == 1:
-                    r1, real_logits = losses.r1_penalty(disc, reals)
-                else:
-                    r1, real_logits = tf.cond(
-                        r1_weight > 0,
-                        lambda: losses.r1_penalty(disc, reals),
-                        lambda: (tf.zeros([n]), disc(reals)))
-                fake_logits = disc(tf.stop_gradient(fakes))
-                d_per_example = losses.discriminator_loss(real_logits, fake_logits) + r1_weight * r1
-                d_loss = self._average(d_per_example, self.d_optimizer)
-            self._apply(self.d_optimizer, tape, d_loss, D.trainable_variables)
-
-            # G step: Eq. 4, with fresh noise and the updated D.
-            with tf.GradientTape() as tape:
-                fakes = G(lr, stage=stage, alpha=alpha, noise=self._noise(1, n))
-                fake_logits = disc(fakes)
-                g_per_example = losses.generator_loss(fake_logits)
-                g_loss = self._average(g_per_example, self.g_optimizer)
-            self._apply(self.g_optimizer, tape, g_loss, G.trainable_variables)
-            stats = {"d_loss": tf.reduce_mean(d_per_example),
-                     "g_loss": tf.reduce_mean(g_per_example),
-                     "r1": tf.reduce_mean(r1),
-                     "real_logits": tf.reduce_mean(real_logits),
-                     "fake_logits": tf.reduce_mean(fake_logits)}
+        alpha = tf.convert_to_tensor(self.alpha)
+        reals = fade_targets(hr, alpha) if self.stage > 0 else hr
+        if self.config.train.loss == "gan":
+            stats, weights = self._discriminator_step(lr, reals, alpha)   # Eq. 3
+            stats.update(self._generator_step(lr, alpha))                 # Eq. 4
         else:
-            # Table 2 ablation: a pixel loss alone, no discriminator.
-            with tf.GradientTape() as tape:
-                fakes = G(lr, stage=stage, alpha=alpha, noise=self._noise(1, n))
-                g_per_example = losses.pixel_loss(fakes, reals, cfg.loss)
-                g_loss = self._average(g_per_example, self.g_optimizer)
-            self._apply(self.g_optimizer, tape, g_loss, G.trainable_variables)
-            stats = {"g_loss": tf.reduce_mean(g_per_example)}
-
-        self._update_ema(losses.ema_beta(self.global_batch, cfg.ema_kimg, cfg.ema_rampup,
+            stats, weights = self._pixel_loss_step(lr, reals, alpha), {}  # Table 2 ablation
+        t = self.config.train
+        self._update_ema(losses.ema_beta(self.global_batch, t.ema_kimg, t.ema_rampup,
                                          tf.convert_to_tensor(self.images_seen)))
         # Trackers see per-replica means; Keras averages them over replicas.
         for name, value in stats.items():
-            weight = tf.cast(r1_weight > 0, tf.float32) if name == "r1" else 1.0
-            self.trackers[name].update_state(value, sample_weight=weight)
+            self.trackers[name].update_state(value, sample_weight=weights.get(name, 1.0))
         results = {name: self.trackers[name].result() for name in stats}
         if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
             # Keras reduces multi-worker logs with reduce(MEAN, axis=0): give them an axis.
             results = {name: tf.reshape(value, [1]) for name, value in results.items()}
         return results
+
+    def _disc(self, images, alpha):
+        return self.discriminator(images, stage=self.stage, alpha=alpha)
+
+    def _discriminator_step(self, lr, reals, alpha):
+        """L_d = softplus(D(x̂)) + softplus(-D(x)) + γ‖∇D(x)‖²; x̂ from G with fresh noise.
+
+        With lazy R1 (StyleGAN2, ``r1_interval`` N > 1) the penalty is applied on
+        every N-th step only, weighted γ·N so its expected scale stays γ.
+        """
+        t, n = self.config.train, lr.shape[0]
+        disc = lambda images: self._disc(images, alpha)  # noqa: E731
+        fakes = self.generator(lr, stage=self.stage, alpha=alpha, noise=self._noise(0, n))
+        r1_weight = losses.lazy_r1_weight(t.r1_gamma, t.r1_interval, self.d_optimizer.iterations)
+        with tf.GradientTape() as tape:
+            if t.r1_gamma == 0:
+                r1, real_logits = tf.zeros([n]), disc(reals)
+            elif t.r1_interval == 1:
+                r1, real_logits = losses.r1_penalty(disc, reals)
+            else:
+                r1, real_logits = tf.cond(r1_weight > 0,
+                                          lambda: losses.r1_penalty(disc, reals),
+                                          lambda: (tf.zeros([n]), disc(reals)))
+            fake_logits = disc(tf.stop_gradient(fakes))
+            per_example = losses.discriminator_loss(real_logits, fake_logits) + r1_weight * r1
+            loss = self._average(per_example, self.d_optimizer)
+        self._apply(self.d_optimizer, tape, loss, self.discriminator.trainable_variables)
+        stats = {"d_loss": tf.reduce_mean(per_example), "r1": tf.reduce_mean(r1),
+                 "real_logits": tf.reduce_mean(real_logits)}
+        return stats, {"r1": tf.cast(r1_weight > 0, tf.float32)}  # log R1 only where applied
+
+    def _generator_step(self, lr, alpha):
+        """L_g = softplus(-D(G(lr))) with fresh noise and the just-updated D."""
+        with tf.GradientTape() as tape:
+            fakes = self.generator(lr, stage=self.stage, alpha=alpha,
+                                   noise=self._noise(1, lr.shape[0]))
+            fake_logits = self._disc(fakes, alpha)
+            per_example = losses.generator_loss(fake_logits)
+            loss = self._average(per_example, self.g_optimizer)
+        self._apply(self.g_optimizer, tape, loss, self.generator.trainable_variables)
+        return {"g_loss": tf.reduce_mean(per_example), "fake_logits": tf.reduce_mean(fake_logits)}
+
+    def _pixel_loss_step(self, lr, reals, alpha):
+        """The L1/L2 ablation: G alone against the (faded) HR targets, no discriminator."""
+        with tf.GradientTape() as tape:
+            fakes = self.generator(lr, stage=self.stage, alpha=alpha,
+                                   noise=self._noise(1, lr.shape[0]))
+            per_example = losses.pixel_loss(fakes, reals, self.config.train.loss)
+            loss = self._average(per_example, self.g_optimizer)
+        self._apply(self.g_optimizer, tape, loss, self.generator.trainable_variables)
+        return {"g_loss": tf.reduce_mean(per_example)}
 
     def _apply(self, optimizer, tape, scaled_loss, variables):
         grads = tape.gradient(scaled_loss, variables)
