@@ -1,0 +1,1 @@
+"""Serving PAN exports with TensorFlow Serving: a REST client and deployment files."""
