@@ -29,6 +29,7 @@ import tensorflow as tf
 from absl import logging
 
 from pan_tf import data as data_lib
+from pan_tf import export as export_lib
 from pan_tf.checkpoint import Checkpointer
 from pan_tf.config import Config, ConfigError
 from pan_tf.gan import PAN
@@ -261,6 +262,7 @@ class Trainer:
                                     config.data.min_image_size, config.data.cache_mb)
         logging.info("data %s: %s", config.data.source, self.report.summary())
         images = self.checkpointer.restore_networks()
+        self._export_if_missed(images)
         stop_at = int(config.run.stop_kimg * 1000) or schedule.total_images
         with self.stop:
             while images < min(stop_at, schedule.total_images) and not self.stop.requested:
@@ -291,13 +293,21 @@ class Trainer:
 
     def finish_stage(self, phase: Phase) -> None:
         """A stage is complete: export G_ema as SavedModel version ``stage`` (chief only)."""
+        if self.config.run.export and self.chief:
+            path = export_lib.export_stage(self.model.g_ema, self.config, phase.stage,
+                                           self.workdir, int(self.model.images_seen.numpy()))
+            logging.info("exported stage %d to %s", phase.stage, path)
+
+    def _export_if_missed(self, images: int) -> None:
+        """A run killed between a stage's final checkpoint and its export resumes at
+        exactly that stage's end: the restored weights are the stage's, so export now."""
         if not (self.config.run.export and self.chief):
             return
-        from pan_tf import export as export_lib
-
-        path = export_lib.export_stage(self.model.g_ema, self.config, phase.stage, self.workdir,
-                                       images_seen=int(self.model.images_seen.numpy()))
-        logging.info("exported stage %d to %s", phase.stage, path)
+        model_dir = os.path.join(self.workdir, export_lib.EXPORT_DIR, self.config.run.model_name)
+        for stage in self.schedule.stages:
+            if (self.schedule.stage_end(stage) == images
+                    and stage not in export_lib.exported_versions(model_dir)):
+                self.finish_stage(self.schedule.phase_at(images - 1))
 
 
 def _crossed(before: int, after: int, interval_kimg: float) -> bool:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -195,3 +196,16 @@ def test_config_round_trips_through_json(image_folder):
     config = tiny_config(str(image_folder), schedule={"lr_map": ((8, 1e-3),),
                                                       "batch_map": ((16, 2),)})
     assert Config.from_dict(json.loads(config.to_json())) == config
+
+
+def test_export_missed_by_a_crash_is_made_on_resume(tmp_path, image_folder):
+    # Stop exactly at the end of stage 0 (16 images) with exports on, then lose the
+    # export as if the process died between the checkpoint and the SavedModel.
+    config = tiny_config(str(image_folder), run={"export": True, "stop_kimg": 0.016})
+    train_lib.train(config, str(tmp_path))
+    version = tmp_path / "export" / "pan" / "0"
+    assert (version / "saved_model.pb").exists()
+    shutil.rmtree(version)
+    resumed = tiny_config(str(image_folder), run={"export": True, "stop_kimg": 0.016})
+    train_lib.train(resumed, str(tmp_path))
+    assert (version / "assets" / "stage.json").exists()
