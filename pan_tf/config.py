@@ -48,14 +48,19 @@ class DegradeConfig:
     # Aperture blur k. GFPGAN blurs every image; we keep 20% sharp so clean inputs (PAN's
     # own ×8 evaluation) stay in the training distribution.
     blur_prob: float = 0.8                              # probability of an aperture blur
-    blur_sigma: tuple[float, float] = (0.1, 10.0)       # Gaussian σ range, HR pixels (GFPGAN)
-    blur_kernel_size: tuple[int, int] = (21, 41)        # odd kernel side range, HR pixels
+    blur_sigma: tuple[float, float] = (0.1, 10.0)       # Gaussian σ range, HR px at ×8 (GFPGAN)
+    blur_kernel_size: tuple[int, int] = (21, 41)        # odd kernel side range, HR px at ×8
     aniso_prob: float = 0.5                             # fraction of blurs aniso + rotated (GFPGAN)
     # Handshake blur b. Shake is rarer than defocus in face photos: a minority of images,
     # up to 20 HR px (2.5 LR px at the paper's ×8), on top of k when both fire.
     motion_prob: float = 0.2                            # probability of a motion-blur trajectory
-    motion_length: tuple[float, float] = (2.0, 20.0)    # trajectory bounding-box side, HR pixels
+    motion_length: tuple[float, float] = (2.0, 20.0)    # trajectory extent, HR px at ×8
     motion_points: int = 32                             # random-walk points per trajectory
+    # The blur sizes above are HR pixels at this SR factor (the paper's ×8). At factor s
+    # they are multiplied by s / blur_reference_scale, so the blur measured in *LR*
+    # pixels, which is what the network sees, is the same at every scale; without it a
+    # ×4 model on 64 px faces would get σ = 10 px blobs. 0 = use them as given.
+    blur_reference_scale: int = 8                       # SR factor the blur sizes refer to
     # Downsampling ↓s by the exact scale, method drawn uniformly per image (DESIGN §4).
     down_methods: tuple[str, ...] = DOWN_METHODS        # subset of area, bilinear, bicubic
     # Noise n at LR. GFPGAN adds Gaussian noise always (σ from 0); 30% stay noise-free.
@@ -69,6 +74,22 @@ class DegradeConfig:
     # JPEG J. GFPGAN compresses always at 60–100; 20% skip it (q≈100 is near-lossless anyway).
     jpeg_prob: float = 0.8                              # probability of JPEG compression
     jpeg_quality: tuple[int, int] = (60, 100)           # integer quality range, 0–100
+
+    def for_scale(self, scale: int) -> "DegradeConfig":
+        """This distribution with blur sizes converted to a model of SR factor ``scale``."""
+        if not self.blur_reference_scale or scale == self.blur_reference_scale:
+            return self
+        f = scale / self.blur_reference_scale
+
+        def odd(k):  # nearest-ish odd kernel side, at least 3
+            return max(3, int(round(k * f)) | 1)
+
+        return dataclasses.replace(
+            self,
+            blur_sigma=(self.blur_sigma[0] * f, self.blur_sigma[1] * f),
+            blur_kernel_size=(odd(self.blur_kernel_size[0]), odd(self.blur_kernel_size[1])),
+            motion_length=(self.motion_length[0] * f, self.motion_length[1] * f),
+            blur_reference_scale=0)
 
     @property
     def motion_kernel_size(self) -> int:
@@ -97,6 +118,8 @@ class DegradeConfig:
             fail("jpeg_quality", "must hold integers in [0, 100]")
         if self.motion_points < 2:
             fail("motion_points", "must be at least 2")
+        if self.blur_reference_scale < 0:
+            fail("blur_reference_scale", "must be ≥ 0")
         if not self.down_methods or any(m not in DOWN_METHODS for m in self.down_methods):
             fail("down_methods", f"must be a non-empty subset of {DOWN_METHODS}")
 

@@ -393,6 +393,7 @@ def degrade(hr, seed, scale: int, config: DegradeConfig) -> tf.Tensor:
     hr = tf.convert_to_tensor(hr, tf.float32)
     if not config.enabled:
         return area_downsample(hr, scale)
+    config = config.for_scale(scale)  # blur sizes are given for the paper's ×8
     s_blur, s_down, s_shot, s_read, s_jpeg = _split(seed, 5)
 
     x = _random_blur(hr, s_blur, config)                       # [H, W, 3]

@@ -87,6 +87,9 @@ def define_flags() -> None:
     d.DEFINE_string("motion_length", _range(_G.motion_length),
                     "Motion trajectory extent range 'lo,hi', HR pixels.")
     d.DEFINE_integer("motion_points", _G.motion_points, "Points of the random-walk trajectory.")
+    d.DEFINE_integer("blur_reference_scale", _G.blur_reference_scale,
+                     "SR factor the blur sizes refer to; at factor s they scale by s/this "
+                     "(same blur in LR pixels at every scale); 0 = use them as given.")
     d.DEFINE_string("down_methods", _range(_G.down_methods),
                     "Downsampling kernels drawn per image, from area,bilinear,bicubic.")
     d.DEFINE_float("noise_prob", _G.noise_prob, "Probability of Gaussian noise n.")
@@ -152,6 +155,7 @@ def config_from_flags(f=flags.FLAGS) -> Config:
         motion_prob=f.motion_prob,
         motion_length=parse_range("motion_length", f.motion_length, float),
         motion_points=f.motion_points,
+        blur_reference_scale=f.blur_reference_scale,
         down_methods=tuple(m.strip() for m in f.down_methods.split(",") if m.strip()),
         noise_prob=f.noise_prob,
         noise_sigma=parse_range("noise_sigma", f.noise_sigma, float),

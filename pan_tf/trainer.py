@@ -191,6 +191,10 @@ class Trainer:
         self.outdir = worker_dir(workdir, self.strategy)
         self.schedule = Schedule(config.model, config.schedule)
         self.stop = StopRequest()
+        # Data first: a bad --data fails before a paper-size model is built.
+        self.report = data_lib.scan(config.data.source, config.model.hr_size,
+                                    config.data.min_image_size, config.data.cache_mb)
+        logging.info("data %s: %s", config.data.source, self.report.summary())
         keras.utils.set_random_seed(config.train.seed)  # same initial weights on every worker
         with self.strategy.scope():
             self.model = PAN(config)
@@ -199,7 +203,6 @@ class Trainer:
         self.writer = (tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
                        if self.chief else tf.summary.create_noop_writer())
         self.jit_compile = resolve_jit_compile(config.train.jit_compile, self.strategy)
-        self.report = None
         self._samples = {}
 
     # Periodic jobs, triggered when images_seen crosses a multiple of their interval.
@@ -258,9 +261,6 @@ class Trainer:
     def run(self) -> PAN:
         """Trains until the schedule (or --stop_kimg, or a signal) ends; returns the model."""
         config, model, schedule = self.config, self.model, self.schedule
-        self.report = data_lib.scan(config.data.source, config.model.hr_size,
-                                    config.data.min_image_size, config.data.cache_mb)
-        logging.info("data %s: %s", config.data.source, self.report.summary())
         images = self.checkpointer.restore_networks()
         self._export_if_missed(images)
         stop_at = int(config.run.stop_kimg * 1000) or schedule.total_images

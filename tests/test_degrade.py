@@ -294,3 +294,16 @@ def test_validate_rejects_bad_field(field):
         bad.validate()
     with pytest.raises(ValueError, match=field):
         D.degrade(_random_image(8), _seed(0), 2, bad)
+
+
+def test_blur_sizes_follow_the_sr_factor():
+    # Sizes are given for the paper's ×8; a ×4 model gets half (same blur in LR pixels).
+    config = D.DegradeConfig()
+    x4 = config.for_scale(4)
+    assert x4.blur_sigma == pytest.approx((0.05, 5.0))
+    assert x4.blur_kernel_size == (11, 21)
+    assert x4.motion_length == pytest.approx((1.0, 10.0))
+    assert config.for_scale(8) is config
+    assert D.DegradeConfig(blur_reference_scale=0).for_scale(4).blur_sigma == (0.1, 10.0)
+    x4.validate()
+    config.for_scale(1).validate()  # kernels never shrink below 3×3
