@@ -45,7 +45,7 @@ def test_quickstart_flagfile_runs_through_every_stage(tmp_path):
     # The real quick-start flagfile, shortened to a few steps per stage.
     workdir = tmp_path / "qs"
     result = _run(["--flagfile=configs/quickstart.flags", f"--workdir={workdir}",
-                   "--fade_kimg=0.016", "--stable_kimg=0.016", "--batch_size=4",
+                   "--fade_kimg=0.016", "--stable_kimg=0.016", "--last_stable_kimg=0", "--batch_size=4",
                    "--tick_kimg=0.008", "--sample_kimg=0.016", "--checkpoint_kimg=0.016",
                    "--verbose=0", "--noexport"])
     assert result.returncode == 0, result.stderr[-3000:]
