@@ -13,7 +13,9 @@ batched ``tf.data.Dataset`` of ``(lr [B,r_in,r_in,3], hr [B,r,r,3])`` in
 GIF first frame; 8- or 16-bit; gray, RGB or with alpha), a glob, one image,
 ``builtin:skimage``, or TFRecord shards written by ``python -m pan_tf.prepare``
 (the prefix ``PREFIX``, a glob ``PREFIX-*.tfrecord``, one shard, or a folder of
-shards). Paths go through ``tf.io.gfile``, so ``gs://`` works too.
+shards); several, separated by commas, are pooled (e.g. a glob picking a
+training split plus a second folder). Paths go through ``tf.io.gfile``, so
+``gs://`` works too.
 
 **Bad files never stop training.** Sources are scanned once at start: every
 file (or record) is decoded; corrupt, truncated, non-image and too-small ones
@@ -240,7 +242,20 @@ def list_images(source: str) -> list[str]:
 
 
 def _list_source(source: str) -> tuple[list[str], list[str]]:
-    """(image files, TFRecord shards) named by ``source``; at most one list is non-empty."""
+    """(image files, TFRecord shards) named by ``source``; at most one list is non-empty.
+
+    ``source`` may list several sources separated by commas (e.g. two folders, or
+    globs picking a split); their files are pooled.
+    """
+    if "," in source:
+        parts = [_list_source(part) for part in source.split(",") if part.strip()]
+        images = sorted({p for found, _ in parts for p in found})
+        shards = sorted({p for _, found in parts for p in found})
+        if images and shards:
+            raise DataError(f"--data={source!r} mixes image files and TFRecord shards; "
+                            f"convert the images with pan_tf.prepare or train on one kind")
+        return images, shards
+    source = source.strip()
     if source == BUILTIN_SKIMAGE:
         import skimage  # only the quick-start needs it
 

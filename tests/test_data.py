@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from conftest import REPO, smooth_image, tiny_config
+from conftest import REPO, smooth_image, tiny_config, write_images
 from pan_tf import data as D
 from pan_tf import prepare as prepare_lib
 from pan_tf import trainer as trainer_lib
@@ -325,3 +325,13 @@ def test_prepare_command_line(image_folder, tmp_path):
     assert "prepare: 12/12 files" in result.stderr
     report = D.scan(str(tmp_path / "x"), 16, cache_mb=1)
     assert len(report.paths) == 12 and report.images.shape == (12, 16, 16, 3)
+
+
+def test_comma_separated_sources_are_pooled(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    first = write_images(a, 3, size=(40, 40), seed=1)
+    second = write_images(b, 2, size=(40, 40), seed=2)
+    pooled = D.list_images(f"{a},{b / 'img00[0]*.png'}")
+    assert pooled == sorted(first + second[:1])
+    report = D.scan(f"{a}, {b}", hr_size=16)
+    assert len(report.paths) == 5
