@@ -32,6 +32,7 @@ class Checkpointer:
                            opt_stage=self.opt_stage)
         self.checkpoint = tf.train.Checkpoint(**self._state)
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=keep)
+        self._last_saved = None     # images_seen of this process's last save
 
     @property
     def latest(self) -> str | None:
@@ -60,7 +61,11 @@ class Checkpointer:
         return restored
 
     def save(self) -> str:
+        """Writes a checkpoint numbered by images shown (once per number)."""
         images = int(self.model.images_seen.numpy())
+        if images == self._last_saved:  # e.g. a periodic save right at a stage's end
+            return self.latest
         path = self.manager.save(checkpoint_number=images)
+        self._last_saved = images
         logging.info("saved checkpoint %s", path)
         return path

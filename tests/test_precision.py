@@ -38,8 +38,9 @@ def test_lazy_r1_keeps_the_expected_penalty_scale(interval):
 def test_jit_compile_resolution_on_cpu():
     default = tf.distribute.get_strategy()
     mirrored = train_lib.make_strategy("mirrored")
-    assert train_lib.resolve_jit_compile("auto", default) is False      # XLA gains nothing on CPU
-    assert train_lib.resolve_jit_compile("true", default) is True
+    assert train_lib.resolve_jit_compile("auto", default) is True       # single replica: XLA
+    assert train_lib.resolve_jit_compile("false", default) is False
+    assert train_lib.resolve_jit_compile("auto", mirrored) is False     # XLA fails there
     assert train_lib.resolve_jit_compile("false", mirrored) is False
     with pytest.raises(train_lib.ConfigError, match="--jit_compile=true"):
         train_lib.resolve_jit_compile("true", mirrored)
@@ -48,7 +49,8 @@ def test_jit_compile_resolution_on_cpu():
 def test_xla_step_matches_graph_step(tmp_path, image_folder):
     # One step with and without XLA from the same initial weights.
     base = {"progressive": False, "fade_kimg": 0, "stable_kimg": 0.002}
-    graph = train_lib.train(tiny_config(str(image_folder), schedule=base),
+    graph = train_lib.train(tiny_config(str(image_folder), schedule=base,
+                                        train={"jit_compile": "false"}),
                             str(tmp_path / "graph")).model
     xla = train_lib.train(tiny_config(str(image_folder), schedule=base,
                                       train={"jit_compile": "true"}), str(tmp_path / "xla")).model

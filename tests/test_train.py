@@ -64,7 +64,6 @@ def test_quickstart_flagfile_runs_through_every_stage(tmp_path):
 
 
 def test_resume_reproduces_an_uninterrupted_run(tmp_path, image_folder):
-    tf.config.experimental.enable_op_determinism()
     config = tiny_config(str(image_folder))
     total = Schedule(config.model, config.schedule).total_images    # 48 images, 12 steps
     straight = train_lib.train(config, str(tmp_path / "straight")).model
