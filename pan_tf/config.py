@@ -24,6 +24,7 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 MIXED_PRECISION = ("none", "bf16", "fp16")
 JIT_COMPILE = ("auto", "true", "false")
 DOWN_METHODS = ("area", "bilinear", "bicubic")
+CONSISTENCY = ("none", "backproject")
 
 
 class ConfigError(ValueError):
@@ -137,6 +138,9 @@ class ModelConfig:
     noise: bool = True         # StyleGAN noise injection in every decoder block
     skip_levels: int = -1      # U-Net skips kept at the K coarsest levels; -1 = all, 0 = none
     mbstd_group: int = 4       # discriminator minibatch-stddev group size, images
+    # Options beyond the paper (off by default; docs/results.md reports them separately):
+    conditional_d: bool = False  # D also sees the LR input, upsampled (pix2pix-style)
+    consistency: str = "none"    # none | backproject: SR += up(LR - down(SR)) at SR stages
 
     @property
     def hr_size(self) -> int:
@@ -194,6 +198,8 @@ class ModelConfig:
             raise ConfigError(f"--skip_levels must be -1 (all) or ≥ 0, got {self.skip_levels}")
         if self.mbstd_group < 1:
             raise ConfigError(f"--mbstd_group must be ≥ 1, got {self.mbstd_group}")
+        if self.consistency not in CONSISTENCY:
+            raise ConfigError(f"--consistency must be one of {CONSISTENCY}, got {self.consistency!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,6 +244,7 @@ class TrainConfig:
 
     loss: str = "gan"              # gan: Eq. 3-4 only; l1 / l2: pixel loss only (Table 2 ablation)
     r1_gamma: float = 5.0          # γ of Eq. 3: γ·E‖∇D(x)‖² (= StyleGAN's γ/2 with γ=10)
+    r1_reference_res: int = 1024   # γ holds at this side; at side r it is γ·(r/ref)²; 0 = γ everywhere
     r1_interval: int = 1           # lazy R1 every N D steps, scaled by N (StyleGAN2); 1 = paper
     adam_beta1: float = 0.0
     adam_beta2: float = 0.99
@@ -248,11 +255,24 @@ class TrainConfig:
     jit_compile: str = "auto"      # XLA for the train step: auto | true | false
     seed: int = 0                  # seeds data order, degradations and training noise
 
+    def r1_gamma_at(self, res: int) -> float:
+        """γ at resolution ``res``: the paper's γ at r1_reference_res, scaled by pixel count.
+
+        StyleGAN2-ADA's heuristic γ ∝ r², anchored so the paper's γ = 5 holds at its
+        1024 px. Measured here: the literal γ = 5 at 8-64 px flattens D (its loss sits
+        at log 4 from the first kimg) and G never leaves its random init.
+        """
+        if not self.r1_reference_res:
+            return self.r1_gamma
+        return self.r1_gamma * (res / self.r1_reference_res) ** 2
+
     def validate(self) -> None:
         if self.loss not in LOSSES:
             raise ConfigError(f"--loss must be one of {LOSSES}, got {self.loss!r}")
         if self.r1_gamma < 0:
             raise ConfigError(f"--r1_gamma must be ≥ 0, got {self.r1_gamma}")
+        if self.r1_reference_res < 0:
+            raise ConfigError(f"--r1_reference_res must be ≥ 0, got {self.r1_reference_res}")
         if self.r1_interval < 1:
             raise ConfigError(f"--r1_interval must be ≥ 1, got {self.r1_interval}")
         if not 0 <= self.adam_beta1 < 1 or not 0 <= self.adam_beta2 < 1:

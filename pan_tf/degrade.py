@@ -393,7 +393,8 @@ def degrade(hr, seed, scale: int, config: DegradeConfig) -> tf.Tensor:
     hr = tf.convert_to_tensor(hr, tf.float32)
     if not config.enabled:
         return area_downsample(hr, scale)
-    config = config.for_scale(scale)  # blur sizes are given for the paper's ×8
+    # Blur sizes are given for the paper's ×8 (plain Python: keep AutoGraph out of it).
+    config = tf.autograph.experimental.do_not_convert(config.for_scale)(scale)
     s_blur, s_down, s_shot, s_read, s_jpeg = _split(seed, 5)
 
     x = _random_blur(hr, s_blur, config)                       # [H, W, 3]

@@ -50,8 +50,9 @@ class Discriminator(keras.Model):
 
     def _build_all(self):
         c, b = self.config, self.config.bottleneck_res
+        channels = 6 if c.conditional_d else 3  # conditional: image ‖ upsampled LR
         for r in c.stage_resolutions:
-            self.from_rgb(r).build((None, r, r, 3))
+            self.from_rgb(r).build((None, r, r, channels))
         for r in c.block_resolutions:
             self.block(r).build((None, r, r, c.nf(r)))
         self.conv.build((None, b, b, c.nf(b) + 1))
@@ -65,11 +66,20 @@ class Discriminator(keras.Model):
     def block(self, res: int) -> EncoderBlock:
         return getattr(self, f"block_{res}")
 
-    def call(self, images, stage: int, alpha=1.0):
-        """images: [N, r, r, 3] with r = stage_resolutions[stage] → logits [N] float32."""
+    def call(self, images, stage: int, alpha=1.0, condition=None):
+        """images: [N, r, r, 3] with r = stage_resolutions[stage] → logits [N] float32.
+
+        ``condition`` (the generator's LR input, only with ``conditional_d``) is
+        resized to r and concatenated to the images as three more channels.
+        """
         c, b = self.config, self.config.bottleneck_res
         res = c.stage_resolutions[stage]
         fading = stage > 0 and not (isinstance(alpha, (int, float)) and alpha >= 1.0)
+        if c.conditional_d:
+            if condition is None:
+                raise ValueError("this discriminator is conditional: pass condition=LR")
+            up = tf.image.resize(tf.cast(condition, tf.float32), [res, res], method="bilinear")
+            images = tf.concat([tf.cast(images, tf.float32), up], axis=-1)  # [N,r,r,6]
         h = lrelu(self.from_rgb(res)(images))        # [N,r,r,nf(r)]
         h, _ = self.block(res)(h)                   # [N,r/2,r/2,nf(r/2)]
         if fading:

@@ -45,6 +45,11 @@ def define_flags() -> None:
     d.DEFINE_integer("skip_levels", _M.skip_levels,
                      "U-Net skips kept at the K coarsest levels; -1 = all (paper), 0 = none.")
     d.DEFINE_integer("mbstd_group", _M.mbstd_group, "Minibatch-stddev group size, images.")
+    d.DEFINE_boolean("conditional_d", _M.conditional_d,
+                     "Beyond the paper: D also sees the LR input, upsampled (pix2pix-style).")
+    d.DEFINE_string("consistency", _M.consistency,
+                    "Beyond the paper: 'backproject' adds up(LR - down(SR)) to the output of "
+                    "SR stages, so it area-downsamples exactly to its input; 'none' (paper).")
     # Schedule.
     d.DEFINE_boolean("progressive", _S.progressive,
                      "Grow from --start_res; false trains the last stage only for the same images.")
@@ -59,6 +64,9 @@ def define_flags() -> None:
     # Objective and optimisation.
     d.DEFINE_string("loss", _T.loss, "gan (paper), or l1 / l2 pixel loss only (Table 2 ablation).")
     d.DEFINE_float("r1_gamma", _T.r1_gamma, "γ of Eq. 3: weight of E‖∇D(x)‖² (paper: 5).")
+    d.DEFINE_integer("r1_reference_res", _T.r1_reference_res,
+                     "--r1_gamma holds at this image side; at side r the weight is "
+                     "γ·(r/this)² (StyleGAN2-ADA's γ ∝ r²); 0 = --r1_gamma at every stage.")
     d.DEFINE_integer("r1_interval", _T.r1_interval,
                      "Lazy R1: penalise every N D steps with γ·N (StyleGAN2); 1 = every step.")
     d.DEFINE_float("adam_beta1", _T.adam_beta1, "Adam β1 (paper: 0).")
@@ -169,14 +177,16 @@ def config_from_flags(f=flags.FLAGS) -> Config:
         model=ModelConfig(
             lr_size=f.lr_size, scale=f.scale, start_res=f.start_res,
             bottleneck_res=f.bottleneck_res, fmap_base=f.fmap_base, fmap_max=f.fmap_max,
-            noise=f.noise, skip_levels=f.skip_levels, mbstd_group=f.mbstd_group),
+            noise=f.noise, skip_levels=f.skip_levels, mbstd_group=f.mbstd_group,
+            conditional_d=f.conditional_d, consistency=f.consistency),
         schedule=ScheduleConfig(
             progressive=f.progressive, fade_kimg=f.fade_kimg, stable_kimg=f.stable_kimg,
             last_stable_kimg=f.last_stable_kimg,
             learning_rate=f.learning_rate, lr_map=parse_map("lr_map", f.lr_map, float),
             batch_size=f.batch_size, batch_map=parse_map("batch_map", f.batch_map, int)),
         train=TrainConfig(
-            loss=f.loss, r1_gamma=f.r1_gamma, r1_interval=f.r1_interval,
+            loss=f.loss, r1_gamma=f.r1_gamma, r1_reference_res=f.r1_reference_res,
+            r1_interval=f.r1_interval,
             adam_beta1=f.adam_beta1, adam_beta2=f.adam_beta2, adam_epsilon=f.adam_epsilon,
             ema_kimg=f.ema_kimg, ema_rampup=f.ema_rampup, mixed_precision=f.mixed_precision, jit_compile=f.jit_compile,
             seed=f.seed),

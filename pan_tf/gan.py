@@ -126,8 +126,9 @@ class PAN(keras.Model):
             results = {name: tf.reshape(value, [1]) for name, value in results.items()}
         return results
 
-    def _disc(self, images, alpha):
-        return self.discriminator(images, stage=self.stage, alpha=alpha)
+    def _disc(self, images, alpha, lr):
+        condition = lr if self.config.model.conditional_d else None
+        return self.discriminator(images, stage=self.stage, alpha=alpha, condition=condition)
 
     def _discriminator_step(self, lr, reals, alpha):
         """L_d = softplus(D(x̂)) + softplus(-D(x)) + γ‖∇D(x)‖²; x̂ from G with fresh noise.
@@ -136,11 +137,12 @@ class PAN(keras.Model):
         every N-th step only, weighted γ·N so its expected scale stays γ.
         """
         t, n = self.config.train, lr.shape[0]
-        disc = lambda images: self._disc(images, alpha)  # noqa: E731
+        disc = lambda images: self._disc(images, alpha, lr)  # noqa: E731
         fakes = self.generator(lr, stage=self.stage, alpha=alpha, noise=self._noise(0, n))
-        r1_weight = losses.lazy_r1_weight(t.r1_gamma, t.r1_interval, self.d_optimizer.iterations)
+        gamma = t.r1_gamma_at(self.config.model.stage_resolutions[self.stage])
+        r1_weight = losses.lazy_r1_weight(gamma, t.r1_interval, self.d_optimizer.iterations)
         with tf.GradientTape() as tape:
-            if t.r1_gamma == 0:
+            if gamma == 0:
                 r1, real_logits = tf.zeros([n]), disc(reals)
             elif t.r1_interval == 1:
                 r1, real_logits = losses.r1_penalty(disc, reals)
@@ -161,7 +163,7 @@ class PAN(keras.Model):
         with tf.GradientTape() as tape:
             fakes = self.generator(lr, stage=self.stage, alpha=alpha,
                                    noise=self._noise(1, lr.shape[0]))
-            fake_logits = self._disc(fakes, alpha)
+            fake_logits = self._disc(fakes, alpha, lr)
             per_example = losses.generator_loss(fake_logits)
             loss = self._average(per_example, self.g_optimizer)
         self._apply(self.g_optimizer, tape, loss, self.generator.trainable_variables)

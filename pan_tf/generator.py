@@ -81,6 +81,15 @@ def inference_noise(strength=1.0, seed=INFERENCE_NOISE_SEED) -> NoiseSpec:
     return NoiseSpec(tf.constant(seed, tf.int32), strength=strength)
 
 
+def back_project(sr: tf.Tensor, lr: tf.Tensor) -> tf.Tensor:
+    """SR + nearest_up(LR − area_down(SR)): the closest image (in L2) to SR whose
+    s×s box averages equal LR exactly. An option beyond the paper (--consistency)."""
+    scale = sr.shape[1] // lr.shape[1]
+    down = tf.nn.avg_pool2d(sr, ksize=scale, strides=scale, padding="VALID")
+    residual = lr - down                                               # [N,r_in,r_in,3]
+    return sr + tf.repeat(tf.repeat(residual, scale, axis=1), scale, axis=2)
+
+
 class EncoderBlock(keras.layers.Layer):
     """conv3×3 → lrelu → stride-2 conv → lrelu. Returns (features at r/2, skip at r)."""
 
@@ -227,4 +236,7 @@ class Generator(keras.Model):
         if fading:                                        # output-side fade-in (Fig. 3c)
             old = upsample2x(self.to_rgb(res // 2)(h))
             rgb = lerp(old, rgb, alpha)
-        return tf.cast(rgb, tf.float32)  # images leave the network in float32 whatever the policy
+        rgb = tf.cast(rgb, tf.float32)  # images leave the network in float32 whatever the policy
+        if c.consistency == "backproject" and res > r_in:
+            rgb = back_project(rgb, tf.cast(lr, tf.float32))
+        return rgb

@@ -156,3 +156,40 @@ def test_ema_beta_half_life():
     assert beta ** 100 == pytest.approx(0.5, rel=1e-5)   # 100 steps × 10 images = 1 kimg
     ramped = float(losses.ema_beta(10, 10.0, rampup=0.05, images_seen=2000))
     assert ramped ** 10 == pytest.approx(0.5, rel=1e-5)  # half-life capped at 0.05 × 2000
+
+
+def test_backproject_option_makes_sr_outputs_consistent_with_their_input():
+    config = ModelConfig(**{**LADDER.__dict__, "consistency": "backproject"})
+    G = Generator(config)
+    for stage in (2, 3):                       # SR stages ×2 and ×4
+        x = _input(stage)
+        out = G(x, stage=stage, alpha=tf.constant(0.5))
+        scale = out.shape[1] // x.shape[1]
+        down = tf.nn.avg_pool2d(out, scale, scale, "VALID")
+        np.testing.assert_allclose(down.numpy(), x.numpy(), atol=1e-5)
+    # Restoration stages are left alone (their output would otherwise be the input).
+    plain = Generator(LADDER)
+    plain.set_weights(G.get_weights())
+    np.testing.assert_allclose(G(_input(1), stage=1).numpy(), plain(_input(1), stage=1).numpy())
+
+
+def test_conditional_discriminator_sees_the_lr_input():
+    config = ModelConfig(**{**LADDER.__dict__, "conditional_d": True})
+    D = Discriminator(config)
+    images = tf.random.stateless_uniform([4, 32, 32, 3], [1, 1], -1, 1)
+    lr_a = tf.random.stateless_uniform([4, 16, 16, 3], [2, 2], -1, 1)
+    lr_b = tf.random.stateless_uniform([4, 16, 16, 3], [3, 3], -1, 1)
+    a = D(images, stage=2, alpha=tf.constant(0.5), condition=lr_a).numpy()
+    b = D(images, stage=2, alpha=tf.constant(0.5), condition=lr_b).numpy()
+    assert a.shape == (4,) and np.abs(a - b).max() > 1e-4
+    with pytest.raises(ValueError, match="condition"):
+        D(images, stage=2)
+    assert Discriminator(config).count_params() > Discriminator(LADDER).count_params()
+
+
+def test_r1_gamma_is_the_papers_at_1024_and_scales_with_pixel_count():
+    from pan_tf.config import TrainConfig
+    t = TrainConfig()
+    assert t.r1_gamma_at(1024) == 5.0
+    assert t.r1_gamma_at(64) == pytest.approx(5.0 / 256)
+    assert TrainConfig(r1_reference_res=0).r1_gamma_at(8) == 5.0   # literal γ everywhere

@@ -208,3 +208,30 @@ def test_export_missed_by_a_crash_is_made_on_resume(tmp_path, image_folder):
     resumed = tiny_config(str(image_folder), run={"export": True, "stop_kimg": 0.016})
     train_lib.train(resumed, str(tmp_path))
     assert (version / "assets" / "stage.json").exists()
+
+
+def test_options_beyond_the_paper_train(tmp_path, image_folder):
+    config = tiny_config(str(image_folder), model={"conditional_d": True,
+                                                   "consistency": "backproject"})
+    model = train_lib.train(config, str(tmp_path)).model
+    logs = {name: float(t.result()) for name, t in model.trackers.items() if t.count > 0}
+    assert {"d_loss", "g_loss", "r1"} <= logs.keys() and all(np.isfinite(list(logs.values())))
+    lr = tf.random.stateless_uniform([2, 8, 8, 3], [4, 4], -1, 1)
+    out = model.g_ema(lr, stage=1)
+    np.testing.assert_allclose(tf.nn.avg_pool2d(out, 2, 2, "VALID").numpy(), lr.numpy(), atol=1e-5)
+
+
+def test_discriminator_learns_at_the_first_stage(tmp_path, image_folder):
+    # Regression (issue 7): the paper's γ = 5 applied literally at 8 px made R1 dominate
+    # Eq. 3, so D went flat (logits ≈ 0, d_loss ≥ log 4) and G never left its random
+    # init. γ is now anchored at 1024 px and scaled by (r/1024)².
+    def separation(r1_reference_res):
+        config = tiny_config(str(image_folder),
+                             schedule={"stable_kimg": 0.4, "batch_size": 8},
+                             train={"r1_reference_res": r1_reference_res},
+                             run={"stop_kimg": 0.4, "tick_kimg": 0.4})
+        trackers = train_lib.train(config, str(tmp_path / str(r1_reference_res))).model.trackers
+        return float(trackers["real_logits"].result() - trackers["fake_logits"].result())
+
+    assert separation(1024) > 0.15        # default: D tells real from fake after 50 steps
+    assert abs(separation(0)) < 0.15      # literal γ = 5 at 8 px: D stays flat

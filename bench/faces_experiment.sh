@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Issue 7: train one variant of PAN on the CPU-scale faces config and evaluate its last
+# stage on the 50 held-out faces (../shared/data/faces256/00250-00299), with bicubic and
+# with pipeline-degraded inputs. One variant per call, one call at a time (clean timings):
+#
+#   bash bench/faces_experiment.sh pan            # the paper's method
+#   bash bench/faces_experiment.sh nonprog        # --progressive=false (same wall-time budget)
+#   bash bench/faces_experiment.sh l1             # --loss=l1
+#   bash bench/faces_experiment.sh l2             # --loss=l2
+#   bash bench/faces_experiment.sh nonoise        # --noise=false
+#   bash bench/faces_experiment.sh NAME --flag=…  # any other variant
+#
+# Writes runs/faces/NAME/{train.log,wall_seconds,command,eval_bicubic.*,eval_pipeline.*}.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+name=$1; shift || true
+case "$name" in
+  pan) extra=() ;;
+  nonprog) extra=(--progressive=false "--stop_kimg=${NONPROG_KIMG:-70}") ;;
+  l1) extra=(--loss=l1) ;;
+  l2) extra=(--loss=l2) ;;
+  nonoise) extra=(--noise=false) ;;
+  *) extra=() ;;
+esac
+extra+=("$@")
+runs=${RUNS:-runs/faces}
+workdir=$runs/$name
+held_out='../shared/data/faces256/002[5-9][0-9].png'
+mkdir -p "$workdir"
+cmd=(python -m pan_tf.train --flagfile=configs/faces_x4_cpu.flags --workdir="$workdir" "${extra[@]}")
+echo "${cmd[*]}" > "$workdir/command"
+start=$(date +%s)
+"${cmd[@]}" > "$workdir/train.log" 2>&1
+echo $(( $(date +%s) - start )) > "$workdir/wall_seconds"
+for lr in bicubic pipeline; do
+  python -m pan_tf.evaluate --model="$workdir/export/pan" --label=x4 --hr_dir="$held_out" \
+    --scale=4 --degrade=$lr --report="$workdir/eval_$lr" > "$workdir/eval_$lr.log" 2>&1
+done
+echo "$name: $(cat "$workdir/wall_seconds") s"; cat "$workdir/eval_bicubic.md"

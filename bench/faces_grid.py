@@ -1,0 +1,63 @@
+"""Side-by-side grid of several exported models on the held-out faces (issue 7).
+
+    python bench/faces_grid.py --models=L1:runs/faces/l1,PAN:runs/faces/pan \\
+        --hr='../shared/data/faces256/002[5-9][0-9].png' --count=6 --out=docs/faces_grid.png
+
+Columns: LR (nearest) | bicubic | each model | HR, rows = the first ``count``
+held-out faces. LR is the antialiased bicubic downscale that
+``pan_tf.evaluate --degrade=bicubic`` uses, so the grid shows what the table measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from pan_tf import data as data_lib  # noqa: E402
+from pan_tf import inference  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", required=True, help="NAME:WORKDIR,… (uses export/pan x4)")
+    parser.add_argument("--label", default="x4")
+    parser.add_argument("--hr", required=True, help="held-out HR images: folder or glob")
+    parser.add_argument("--count", type=int, default=6)
+    parser.add_argument("--zoom", type=int, default=2)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+
+    models = []
+    for item in args.models.split(","):
+        name, workdir = item.split(":", 1)
+        models.append((name, inference.load_model(os.path.join(workdir, "export", "pan"),
+                                                  args.label)))
+    size = models[0][1].info["resolution"]
+    scale = models[0][1].info["scale"]
+    paths = inference.list_inputs(args.hr)[: args.count]
+    hr = np.stack([np.round(data_lib.center_square(
+        inference.read_picture(p).rgb.astype(np.float32) / 255.0, size).numpy() * 255)
+        for p in paths]).astype(np.uint8)                                   # [N,R,R,3]
+    lr = tf.image.resize(hr.astype(np.float32), [size // scale] * 2, "bicubic", antialias=True)
+    lr = np.clip(np.round(lr.numpy()), 0, 255).astype(np.uint8)             # [N,L,L,3]
+    columns = [tf.image.resize(lr, [size, size], "nearest").numpy(),
+               np.clip(np.round(tf.image.resize(lr.astype(np.float32), [size, size],
+                                                "bicubic").numpy()), 0, 255)]
+    columns += [model.upscale(lr) for _, model in models]
+    columns.append(hr)
+    rows = np.concatenate([np.concatenate(list(c), axis=0) for c in columns], axis=1)
+    image = Image.fromarray(rows.astype(np.uint8))
+    image = image.resize((image.width * args.zoom, image.height * args.zoom), Image.NEAREST)
+    image.save(args.out, optimize=True)
+    names = ["LR", "bicubic", *[n for n, _ in models], "HR"]
+    print(f"wrote {args.out} ({os.path.getsize(args.out) // 1024} KB): columns {' | '.join(names)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""Where a train step's time goes: TensorFlow's profiler, summarised per op type.
+
+    python bench/profile_step.py                       # faces config, 64 px stage
+    python bench/profile_step.py --flagfile=configs/ffhq_x8_1024.flags --stage=3 --steps=2
+
+Runs ``steps`` steps of ``PAN.train_step`` on synthetic tensors (graph mode, then
+XLA unless ``--modes`` says otherwise) under ``tf.profiler``, converts the trace
+with the profiler's own ``tensorflow_stats`` tool, and prints the op types that
+take the most device self-time, grouped into convolutions (forward and the two
+backward kinds), elementwise/activation ops, data movement, and the rest. It
+also times the same steps with and without the Python-side Keras loop, which
+shows how much per-step Python overhead costs. Writes
+bench/results/profile_<config>_stage<k>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import flags  # noqa: E402
+from tensorflow.python.profiler.internal import _pywrap_profiler_plugin  # noqa: E402
+
+from pan_tf import flags as flags_lib  # noqa: E402
+from pan_tf.gan import PAN  # noqa: E402
+from pan_tf.schedule import Schedule  # noqa: E402
+
+GROUPS = {
+    "conv forward": ("Conv2D", "_FusedConv2D", "DepthwiseConv2dNative"),
+    "conv backward (input)": ("Conv2DBackpropInput",),
+    "conv backward (filter)": ("Conv2DBackpropFilter",),
+    "matmul": ("MatMul", "_FusedMatMul", "BatchMatMulV2"),
+    "elementwise / activation": (
+        "LeakyRelu", "LeakyReluGrad", "AddV2", "Add", "Mul", "Sub", "RealDiv", "BiasAdd",
+        "BiasAddGrad", "Square", "Sqrt", "Softplus", "Sigmoid", "Cast", "Neg", "Maximum",
+        "SquaredDifference", "AddN", "ResourceApplyAdam", "AssignVariableOp", "Pow",
+        "_MklLeakyRelu", "_FusedBatchNormEx"),
+    "reductions": ("Sum", "Mean", "Max", "AvgPool", "AvgPoolGrad"),
+    "data movement": ("ConcatV2", "Slice", "StridedSlice", "Tile", "Reshape", "Transpose",
+                      "Pad", "GatherV2", "Identity", "StridedSliceGrad", "BroadcastTo",
+                      "ResizeNearestNeighbor", "ResizeNearestNeighborGrad", "ZerosLike"),
+    "random": ("StatelessRandomNormalV2", "StatelessRandomGetKeyCounter"),
+    "XLA cluster": ("_XlaRun", "XlaLaunch", "_XlaCompile"),
+}
+
+
+def build(flagfile: str, stage: int, mode: str):
+    flags_lib.define_flags()
+    flags.FLAGS([sys.argv[0], f"--flagfile={os.path.join(REPO, flagfile)}"])
+    config = flags_lib.config_from_flags()
+    schedule = Schedule(config.model, config.schedule)
+    phase = schedule.phase_at(schedule.stage_end(stage) - 1)
+    keras.utils.set_random_seed(0)
+    model = PAN(config)
+    opts = [keras.optimizers.Adam(phase.learning_rate, beta_1=0, beta_2=0.99, epsilon=1e-8)
+            for _ in range(2)]
+    opts[0].build(model.generator.trainable_variables)
+    opts[1].build(model.discriminator.trainable_variables)
+    model.set_stage(stage, phase.batch)
+    model.alpha.assign(0.5 if stage > 0 else 1.0)
+    model.compile(*opts, jit_compile=mode == "xla")
+    r, r_in = phase.resolution, phase.input_resolution
+    lr = tf.random.uniform([phase.batch, r_in, r_in, 3], -1, 1)
+    hr = tf.random.uniform([phase.batch, r, r, 3], -1, 1)
+    return model, tf.data.Dataset.from_tensors((lr, hr)).repeat(), phase
+
+
+def op_table(logdir: str) -> list[dict]:
+    """Per op type: self time (µs) and count, from the profiler's tensorflow_stats tool."""
+    xspaces = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)
+    raw, ok = _pywrap_profiler_plugin.xspace_to_tools_data(xspaces, "tensorflow_stats", {})
+    if not ok:
+        raise RuntimeError("the profiler could not convert the trace")
+    table = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    table = table[0] if isinstance(table, list) else table
+    names = [c["id"] for c in table["cols"]]
+    by_type = {}
+    for row in table["rows"]:
+        values = dict(zip(names, (c.get("v") for c in row["c"])))
+        if values.get("host_or_device") not in ("Device", "Host", None):
+            continue
+        kind = values.get("type") or values.get("operation")
+        entry = by_type.setdefault(kind, {"type": kind, "self_us": 0.0, "count": 0})
+        entry["self_us"] += float(values.get("total_self_time") or 0.0)
+        entry["count"] += int(values.get("occurrences") or 0)
+    return sorted(by_type.values(), key=lambda e: -e["self_us"])
+
+
+def summarize(rows: list[dict]) -> dict:
+    total = sum(r["self_us"] for r in rows) or 1.0
+    groups = {name: 0.0 for name in GROUPS}
+    groups["other"] = 0.0
+    for r in rows:
+        group = next((g for g, kinds in GROUPS.items() if r["type"] in kinds), "other")
+        groups[group] += r["self_us"]
+    return {g: t / total for g, t in groups.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--flagfile", default="configs/faces_x4_cpu.flags")
+    parser.add_argument("--stage", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--modes", default="graph,xla")
+    args = parser.parse_args()
+    result = {"flagfile": args.flagfile, "stage": args.stage, "modes": {}}
+    for mode in args.modes.split(","):
+        model, data, phase = build(args.flagfile, args.stage, mode)
+        model.fit(data, steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)   # trace
+        t0 = time.perf_counter()
+        model.fit(data, steps_per_epoch=args.steps, epochs=1, verbose=0, shuffle=False)
+        fit_s = (time.perf_counter() - t0) / args.steps
+        step_fn, it = model.make_train_function(), iter(data)
+        t0 = time.perf_counter()
+        for _ in range(args.steps):  # the compiled step alone, no Keras callbacks/progress
+            logs = step_fn(it)
+        float(logs["g_loss"])
+        bare_s = (time.perf_counter() - t0) / args.steps
+        logdir = tempfile.mkdtemp(prefix="pan_profile_")
+        tf.profiler.experimental.start(logdir)
+        for _ in range(args.steps):
+            logs = step_fn(it)
+        float(logs["g_loss"])
+        tf.profiler.experimental.stop()
+        rows = op_table(logdir)
+        shares = summarize(rows)
+        result["modes"][mode] = {"batch": phase.batch, "resolution": phase.resolution,
+                                 "sec_per_step_fit": fit_s, "sec_per_step_bare": bare_s,
+                                 "python_overhead": 1 - bare_s / fit_s,
+                                 "shares": shares, "top_ops": rows[:15]}
+        print(f"\n{mode}: {fit_s * 1000:.0f} ms/step in fit, {bare_s * 1000:.0f} ms/step bare "
+              f"(Keras loop overhead {100 * (1 - bare_s / fit_s):.1f}%)")
+        for group, share in sorted(shares.items(), key=lambda kv: -kv[1]):
+            print(f"  {group:<26} {100 * share:5.1f}%")
+        print("  top op types: " + ", ".join(
+            f"{r['type']} {100 * r['self_us'] / max(1, sum(x['self_us'] for x in rows)):.0f}%"
+            for r in rows[:6]))
+    name = os.path.splitext(os.path.basename(args.flagfile))[0]
+    out = os.path.join(REPO, "bench", "results", f"profile_{name}_stage{args.stage}.json")
+    with open(out, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
