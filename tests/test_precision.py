@@ -12,7 +12,8 @@ from pan_tf import trainer as train_lib
 @pytest.mark.parametrize("policy, compute", [("bf16", "bfloat16"), ("fp16", "float16")])
 def test_mixed_precision_step_runs_with_finite_losses(tmp_path, image_folder, policy, compute):
     config = tiny_config(str(image_folder), train={"mixed_precision": policy},
-                         schedule={"fade_kimg": 0.004, "stable_kimg": 0.004})
+                         schedule={"fade_kimg": 0.004, "stable_kimg": 0.004},
+                         run={"export": True})
     model = train_lib.train(config, str(tmp_path)).model
     assert model.generator.dtype_policy.compute_dtype == compute
     assert model.discriminator.logits.dtype_policy.compute_dtype == "float32"
@@ -24,6 +25,15 @@ def test_mixed_precision_step_runs_with_finite_losses(tmp_path, image_folder, po
     assert all(w.dtype == "float32" for w in model.generator.weights)
     out = model.g_ema(tf.zeros([1, 8, 8, 3]), stage=model.stage)
     assert out.dtype == tf.float32
+    # The exported SavedModel is uint8 at its boundary and float32 inside.
+    loaded = tf.saved_model.load(str(tmp_path / "export" / "pan" / "1"))
+    serve = loaded.signatures["serving_default"]
+    assert serve.structured_input_signature[1]["images"].dtype == tf.uint8
+    assert serve.structured_outputs["sr_images"].dtype == tf.uint8
+    sr = serve(images=tf.zeros([1, 8, 8, 3], tf.uint8))["sr_images"]
+    assert sr.shape == (1, 16, 16, 3)
+    graph_dtypes = {v.dtype for v in serve.graph.variables}
+    assert graph_dtypes == {tf.float32}, graph_dtypes
 
 
 @pytest.mark.parametrize("interval", [1, 4, 16])
