@@ -317,7 +317,7 @@ class RunConfig:
     tick_kimg: float = 4.0        # progress-bar epoch and TensorBoard scalar interval, kimg
     sample_kimg: float = 20.0     # LR | output | HR grid interval, kimg
     checkpoint_kimg: float = 20.0 # checkpoint interval, kimg (also at stage ends and on exit)
-    stop_kimg: float = 0.0        # checkpoint and stop once this many kimg are shown; 0 = never
+    stop_kimg: float = 0.0        # checkpoint, export and stop once this many kimg are shown; 0 = never
     logical_cpus: int = 0         # split the CPU into N logical devices (mirrored on CPU); 0 = off
     keep_checkpoints: int = 3     # checkpoints kept on disk
     num_samples: int = 8          # images in the sample grid

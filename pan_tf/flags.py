@@ -120,7 +120,8 @@ def define_flags() -> None:
     d.DEFINE_float("sample_kimg", _R.sample_kimg, "LR | output | HR sample grid interval, kimg.")
     d.DEFINE_float("checkpoint_kimg", _R.checkpoint_kimg, "Checkpoint interval, kimg.")
     d.DEFINE_float("stop_kimg", _R.stop_kimg,
-                   "Checkpoint and stop once this many kimg are shown; 0 = whole schedule.")
+                   "Checkpoint, export the stage in progress and stop once this many kimg are "
+                   "shown; 0 = whole schedule.")
     d.DEFINE_integer("keep_checkpoints", _R.keep_checkpoints, "Checkpoints kept on disk.")
     d.DEFINE_integer("num_samples", _R.num_samples, "Images in the sample grid.")
     d.DEFINE_boolean("export", _R.export, "Export G_ema as a SavedModel after every stage.")

@@ -289,7 +289,9 @@ class Trainer:
                           callbacks=[StageCallback(self, phase, end)], verbose=config.run.verbose)
                 images = int(model.images_seen.numpy())
                 self.checkpointer.save()
-                if images >= phase.stage_end:
+                if images >= phase.stage_end or (images >= stop_at and not self.stop.requested):
+                    # A finished stage, or the --stop_kimg budget spent mid-stage: either
+                    # way the user gets the G_ema they paid for (a resumed run re-exports).
                     self.write_samples()
                     self.finish_stage(phase)
         return model

@@ -208,6 +208,11 @@ def test_export_missed_by_a_crash_is_made_on_resume(tmp_path, image_folder):
     resumed = tiny_config(str(image_folder), run={"export": True, "stop_kimg": 0.016})
     train_lib.train(resumed, str(tmp_path))
     assert (version / "assets" / "stage.json").exists()
+    # Stopping at --stop_kimg mid-stage exports the stage in progress as it stands.
+    mid = tiny_config(str(image_folder), run={"export": True, "stop_kimg": 0.024})
+    train_lib.train(mid, str(tmp_path))
+    info = json.loads((tmp_path / "export" / "pan" / "1" / "assets" / "stage.json").read_text())
+    assert info["images_seen"] == 24
 
 
 def test_options_beyond_the_paper_train(tmp_path, image_folder):
