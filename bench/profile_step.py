@@ -5,7 +5,7 @@
 
 Runs ``steps`` steps of ``PAN.train_step`` on synthetic tensors (graph mode, then
 XLA unless ``--modes`` says otherwise) under ``tf.profiler``, converts the trace
-with the profiler's own ``tensorflow_stats`` tool, and prints the op types that
+(the raw XSpace: kernel events of the executor's compute threads), and prints the op types that
 take the most device self-time, grouped into convolutions (forward and the two
 backward kinds), elementwise/activation ops, data movement, and the rest. It
 also times the same steps with and without the Python-side Keras loop, which
@@ -19,6 +19,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -30,16 +31,15 @@ sys.path.insert(0, REPO)
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
-from tensorflow.python.profiler.internal import _pywrap_profiler_plugin  # noqa: E402
 
 from pan_tf import flags as flags_lib  # noqa: E402
 from pan_tf.gan import PAN  # noqa: E402
 from pan_tf.schedule import Schedule  # noqa: E402
 
 GROUPS = {
-    "conv forward": ("Conv2D", "_FusedConv2D", "DepthwiseConv2dNative"),
+    "conv forward": ("Conv2D", "_FusedConv2D", "Conv2DWithBias", "DepthwiseConv2dNative"),
     "conv backward (input)": ("Conv2DBackpropInput",),
-    "conv backward (filter)": ("Conv2DBackpropFilter",),
+    "conv backward (filter)": ("Conv2DBackpropFilter", "Conv2DBackpropFilterWithBias"),
     "matmul": ("MatMul", "_FusedMatMul", "BatchMatMulV2"),
     "elementwise / activation": (
         "LeakyRelu", "LeakyReluGrad", "AddV2", "Add", "Mul", "Sub", "RealDiv", "BiasAdd",
@@ -51,7 +51,7 @@ GROUPS = {
                       "Pad", "GatherV2", "Identity", "StridedSliceGrad", "BroadcastTo",
                       "ResizeNearestNeighbor", "ResizeNearestNeighborGrad", "ZerosLike"),
     "random": ("StatelessRandomNormalV2", "StatelessRandomGetKeyCounter"),
-    "XLA cluster": ("_XlaRun", "XlaLaunch", "_XlaCompile"),
+    "XLA fused elementwise": ("XLA fusion",),
 }
 
 
@@ -76,24 +76,62 @@ def build(flagfile: str, stage: int, mode: str):
     return model, tf.data.Dataset.from_tensors((lr, hr)).repeat(), phase
 
 
+HLO_NAME = re.compile(r"^([A-Za-z][\w\-]*)\.\d+$")   # an XLA thunk: convolution.20, add_fusion.3
+
+
+def _hlo_kind(base: str) -> str:
+    """An XLA instruction's base name → a TF-like op type that GROUPS knows."""
+    if base.startswith("convolution-base-dilated"):
+        return "Conv2DBackpropInput"                      # lhs-dilated conv = input gradient
+    if base.startswith("convolution-window-dilated"):
+        return "Conv2DBackpropFilter"                     # window-dilated conv = filter gradient
+    if base.startswith(("convolution", "Conv2D")):
+        return "Conv2D"
+    if "fusion" in base:
+        return "XLA fusion"
+    if base.startswith(("dot", "MatMul")):
+        return "MatMul"
+    if base.startswith("reduce"):
+        return "Sum"
+    if base.startswith(("copy", "transpose", "concatenate", "slice", "pad", "broadcast")):
+        return "Transpose"
+    return "XLA " + base
+
+
 def op_table(logdir: str) -> list[dict]:
-    """Per op type: self time (µs) and count, from the profiler's tensorflow_stats tool."""
-    xspaces = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)
-    raw, ok = _pywrap_profiler_plugin.xspace_to_tools_data(xspaces, "tensorflow_stats", {})
-    if not ok:
-        raise RuntimeError("the profiler could not convert the trace")
-    table = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-    table = table[0] if isinstance(table, list) else table
-    names = [c["id"] for c in table["cols"]]
+    """Per op type: kernel time (µs, summed over threads) and count, from the raw XSpace.
+
+    The pip TF build has no ``tensorflow_stats`` converter, so this reads the trace
+    itself: the executor records one event per TF kernel named ``op_name:OpType``,
+    and XLA records one per compiled instruction (``convolution.20``,
+    ``add_fusion.3``); executor/runtime bookkeeping (``A::B`` names) is skipped.
+    """
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
     by_type = {}
-    for row in table["rows"]:
-        values = dict(zip(names, (c.get("v") for c in row["c"])))
-        if values.get("host_or_device") not in ("Device", "Host", None):
-            continue
-        kind = values.get("type") or values.get("operation")
-        entry = by_type.setdefault(kind, {"type": kind, "self_us": 0.0, "count": 0})
-        entry["self_us"] += float(values.get("total_self_time") or 0.0)
-        entry["count"] += int(values.get("occurrences") or 0)
+    for path in glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True):
+        space = xplane_pb2.XSpace()
+        with open(path, "rb") as f:
+            space.ParseFromString(f.read())
+        for plane in space.planes:
+            names = {k: m.name for k, m in plane.event_metadata.items()}
+            for line in plane.lines:
+                if line.name == "python" or line.name.startswith("tf_data"):
+                    continue
+                for event in line.events:
+                    name = names.get(event.metadata_id, "")
+                    hlo = HLO_NAME.match(name)
+                    if hlo:
+                        kind = _hlo_kind(hlo.group(1))
+                    elif ":" in name and "::" not in name:
+                        kind = name.rsplit(":", 1)[1].removeprefix("_Mkl").removeprefix("Native")
+                    else:
+                        continue
+                    entry = by_type.setdefault(kind, {"type": kind, "self_us": 0.0, "count": 0})
+                    entry["self_us"] += event.duration_ps / 1e6
+                    entry["count"] += 1
+    if not by_type:
+        raise RuntimeError(f"no kernel events in the trace under {logdir}")
     return sorted(by_type.values(), key=lambda e: -e["self_us"])
 
 
