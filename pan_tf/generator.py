@@ -81,10 +81,13 @@ def inference_noise(strength=1.0, seed=INFERENCE_NOISE_SEED) -> NoiseSpec:
     return NoiseSpec(tf.constant(seed, tf.int32), strength=strength)
 
 
-def back_project(sr: tf.Tensor, lr: tf.Tensor) -> tf.Tensor:
+def back_project(sr: tf.Tensor, lr: tf.Tensor, scale: int) -> tf.Tensor:
     """SR + nearest_up(LR − area_down(SR)): the closest image (in L2) to SR whose
-    s×s box averages equal LR exactly. An option beyond the paper (--consistency)."""
-    scale = sr.shape[1] // lr.shape[1]
+    scale×scale box averages equal LR exactly. An option beyond the paper (--consistency).
+
+    ``scale`` is a Python int (the stage's res // r_in): exported graphs have no
+    static height or width to derive it from.
+    """
     down = tf.nn.avg_pool2d(sr, ksize=scale, strides=scale, padding="VALID")
     residual = lr - down                                               # [N,r_in,r_in,3]
     return sr + tf.repeat(tf.repeat(residual, scale, axis=1), scale, axis=2)
@@ -238,5 +241,5 @@ class Generator(keras.Model):
             rgb = lerp(old, rgb, alpha)
         rgb = tf.cast(rgb, tf.float32)  # images leave the network in float32 whatever the policy
         if c.consistency == "backproject" and res > r_in:
-            rgb = back_project(rgb, tf.cast(lr, tf.float32))
+            rgb = back_project(rgb, tf.cast(lr, tf.float32), res // r_in)
         return rgb

@@ -167,6 +167,13 @@ def test_backproject_option_makes_sr_outputs_consistent_with_their_input():
         scale = out.shape[1] // x.shape[1]
         down = tf.nn.avg_pool2d(out, scale, scale, "VALID")
         np.testing.assert_allclose(down.numpy(), x.numpy(), atol=1e-5)
+    # The same holds in a graph with unknown height and width, as in an exported SavedModel.
+    traced = tf.function(lambda lr: G(lr, stage=3),
+                         input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    x = tf.random.stateless_uniform([1, 12, 20, 3], [4, 4], -1, 1)   # not square
+    out = traced(x)
+    assert out.shape == (1, 48, 80, 3)
+    np.testing.assert_allclose(tf.nn.avg_pool2d(out, 4, 4, "VALID").numpy(), x.numpy(), atol=1e-5)
     # Restoration stages are left alone (their output would otherwise be the input).
     plain = Generator(LADDER)
     plain.set_weights(G.get_weights())
