@@ -1,0 +1,99 @@
+"""Where a faces run loses faithfulness: LR-consistency per exported stage and per checkpoint.
+
+    python bench/faces_stages.py runs/faces/pan runs/faces/l1 \\
+        --hr='../shared/data/faces256/002[5-9][0-9].png'
+
+For each run: (1) every exported stage (version) on the held-out faces, its input made by
+area-downsampling the HR face to the stage's input size, and its output area-downsampled
+back: PSNR(output↓, input) and the mean colour shift; (2) the last stage's G_ema (and G)
+at every checkpoint still on disk, which shows whether consistency improves or drifts as
+training goes on. Area resampling on both sides, so a perfectly consistent model scores
+∞ (issue 7's evaluate numbers use bicubic LR and bicubic downscaling instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from pan_tf.config import Config  # noqa: E402
+from pan_tf.export import exported_versions  # noqa: E402
+from pan_tf.generator import Generator  # noqa: E402
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255.0 ** 2 / np.mean((a - b) ** 2)))
+
+
+def area(images: np.ndarray, size: int) -> np.ndarray:
+    factor = images.shape[1] // size
+    return tf.nn.avg_pool2d(images, factor, factor, "VALID").numpy() if factor > 1 else images
+
+
+def load_faces(pattern: str, size: int) -> np.ndarray:
+    files = sorted(glob.glob(pattern))
+    if not files:
+        raise SystemExit(f"--hr={pattern!r} matches no file")
+    return np.stack([np.asarray(Image.open(f).convert("RGB").resize((size, size), Image.BICUBIC))
+                     for f in files]).astype(np.float32)
+
+
+def per_version(run: str, hr: np.ndarray):
+    root = os.path.join(run, "export", "pan")
+    for version, info in sorted(exported_versions(root).items()):
+        r_in, res = info["input_size"], info["resolution"]
+        lr = np.round(area(area(hr, res), r_in))
+        serve = tf.saved_model.load(os.path.join(root, str(version))).signatures["serving_default"]
+        sr = serve(images=tf.constant(lr.astype(np.uint8)))["sr_images"].numpy().astype(np.float32)
+        down = area(sr, r_in)
+        shift = (down - lr).mean(axis=(0, 1, 2))
+        print(f"  stage {version} ({info['label']}, {r_in}→{res}): LR-PSNR {psnr(down, lr):5.2f} dB"
+              f"  mean RGB shift {np.array2string(shift, precision=1)}")
+
+
+def per_checkpoint(run: str, hr: np.ndarray):
+    with open(os.path.join(run, "config.json")) as f:
+        config = Config.from_dict(json.load(f))
+    stage = config.model.num_stages - 1
+    r_in = config.model.input_resolution(stage)
+    res = config.model.stage_resolutions[stage]
+    target = area(hr, res)
+    lr = area(target, r_in)
+    index = sorted(glob.glob(os.path.join(run, "checkpoints", "ckpt-*.index")),
+                   key=lambda p: int(p.rsplit("-", 1)[1].split(".")[0]))
+    for path in (p[:-len(".index")] for p in index):
+        cells = []
+        for name in ("g_ema", "generator"):
+            g = Generator(config.model, name=name, dtype="float32")
+            tf.train.Checkpoint(**{name: g}).restore(path).expect_partial()
+            sr = (g(tf.constant(lr / 127.5 - 1.0), stage=stage).numpy() + 1.0) * 127.5
+            cells.append(f"{name} LR-PSNR {psnr(area(sr, r_in), lr):5.2f} "
+                         f"PSNR {psnr(np.clip(sr, 0, 255), target):5.2f}")
+        print(f"  {os.path.basename(path)}: " + " | ".join(cells))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--hr", default="../shared/data/faces256/002[5-9][0-9].png")
+    parser.add_argument("--size", type=int, default=64, help="HR side of the runs' last stage")
+    args = parser.parse_args()
+    hr = load_faces(args.hr, args.size)
+    for run in args.runs:
+        print(run)
+        per_version(run, hr)
+        per_checkpoint(run, hr)
+
+
+if __name__ == "__main__":
+    main()
