@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from PIL import Image  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
 
 from pan_tf import data as data_lib  # noqa: E402
 from pan_tf import inference  # noqa: E402
@@ -54,8 +56,15 @@ def main():
     rows = np.concatenate([np.concatenate(list(c), axis=0) for c in columns], axis=1)
     image = Image.fromarray(rows.astype(np.uint8))
     image = image.resize((image.width * args.zoom, image.height * args.zoom), Image.NEAREST)
-    image.save(args.out, optimize=True)
     names = ["LR", "bicubic", *[n for n, _ in models], "HR"]
+    header = Image.new("RGB", (image.width, 16), "white")
+    draw = ImageDraw.Draw(header)
+    for i, name in enumerate(names):                      # column titles
+        draw.text((i * size * args.zoom + 4, 2), name, fill="black")
+    framed = Image.new("RGB", (image.width, image.height + header.height), "white")
+    framed.paste(header, (0, 0))
+    framed.paste(image, (0, header.height))
+    framed.save(args.out, optimize=True)
     print(f"wrote {args.out} ({os.path.getsize(args.out) // 1024} KB): columns {' | '.join(names)}")
 
 
