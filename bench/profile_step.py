@@ -8,8 +8,9 @@ XLA unless ``--modes`` says otherwise) under ``tf.profiler``, converts the trace
 (the raw XSpace: kernel events of the executor's compute threads), and prints the op types that
 take the most device self-time, grouped into convolutions (forward and the two
 backward kinds), elementwise/activation ops, data movement, and the rest. It
-also times the same steps with and without the Python-side Keras loop, which
-shows how much per-step Python overhead costs. Writes
+also times the same steps with and without the Python-side Keras loop (fit() calls of
+n and 2n steps, so the per-call setup and the per-step cost separate), which shows how
+much per-step Python overhead costs. Writes
 bench/results/profile_<config>_stage<k>.json.
 """
 
@@ -156,9 +157,13 @@ def main():
     for mode in args.modes.split(","):
         model, data, phase = build(args.flagfile, args.stage, mode)
         model.fit(data, steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)   # trace
-        t0 = time.perf_counter()
-        model.fit(data, steps_per_epoch=args.steps, epochs=1, verbose=0, shuffle=False)
-        fit_s = (time.perf_counter() - t0) / args.steps
+        fit_time = {}
+        for n in (args.steps, 2 * args.steps):  # a fit() call = setup + n × step
+            t0 = time.perf_counter()
+            model.fit(data, steps_per_epoch=n, epochs=1, verbose=0, shuffle=False)
+            fit_time[n] = time.perf_counter() - t0
+        fit_s = (fit_time[2 * args.steps] - fit_time[args.steps]) / args.steps
+        setup_s = fit_time[args.steps] - args.steps * fit_s
         step_fn, it = model.make_train_function(), iter(data)
         t0 = time.perf_counter()
         for _ in range(args.steps):  # the compiled step alone, no Keras callbacks/progress
@@ -175,10 +180,12 @@ def main():
         shares = summarize(rows)
         result["modes"][mode] = {"batch": phase.batch, "resolution": phase.resolution,
                                  "sec_per_step_fit": fit_s, "sec_per_step_bare": bare_s,
+                                 "fit_call_setup_s": setup_s,
                                  "python_overhead": 1 - bare_s / fit_s,
                                  "shares": shares, "top_ops": rows[:15]}
         print(f"\n{mode}: {fit_s * 1000:.0f} ms/step in fit, {bare_s * 1000:.0f} ms/step bare "
-              f"(Keras loop overhead {100 * (1 - bare_s / fit_s):.1f}%)")
+              f"(Keras per-step overhead {100 * (1 - bare_s / fit_s):.1f}%; "
+              f"each fit() call also costs {setup_s:.2f} s of setup)")
         for group, share in sorted(shares.items(), key=lambda kv: -kv[1]):
             print(f"  {group:<26} {100 * share:5.1f}%")
         print("  top op types: " + ", ".join(
