@@ -87,18 +87,13 @@ def train_rate(config, stage: int, batch: int, warmup: int, steps: int) -> float
     import tensorflow as tf
 
     from pan_tf.gan import PAN
+    from pan_tf.trainer import make_optimizers
 
     keras.utils.set_random_seed(0)
     model = PAN(config)
     res = config.model.stage_resolutions[stage]
     r_in = config.model.input_resolution(stage)
-    lr_rate = config.schedule.learning_rate_at(res)
-    optimizers = []
-    for net in (model.generator, model.discriminator):
-        optimizer = keras.optimizers.Adam(lr_rate, beta_1=config.train.adam_beta1,
-                                          beta_2=config.train.adam_beta2)
-        optimizer.build(net.trainable_variables)
-        optimizers.append(optimizer)
+    optimizers = make_optimizers(model, config.train, config.schedule.learning_rate_at(res))
     model.set_stage(stage, batch)
     model.compile(*optimizers, jit_compile=False)
     lr = tf.random.uniform([batch, r_in, r_in, 3], -1, 1)

@@ -27,6 +27,7 @@ import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from pan_tf.config import Config  # noqa: E402
+from pan_tf.degrade import area_downsample  # noqa: E402
 from pan_tf.export import exported_versions  # noqa: E402
 from pan_tf.generator import Generator  # noqa: E402
 
@@ -36,8 +37,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def area(images: np.ndarray, size: int) -> np.ndarray:
-    factor = images.shape[1] // size
-    return tf.nn.avg_pool2d(images, factor, factor, "VALID").numpy() if factor > 1 else images
+    """[N,S,S,3] → [N,size,size,3] by exact box averaging."""
+    return area_downsample(images, images.shape[1] // size).numpy()
 
 
 def load_faces(pattern: str, size: int) -> np.ndarray:

@@ -36,6 +36,7 @@ from absl import flags  # noqa: E402
 from pan_tf import flags as flags_lib  # noqa: E402
 from pan_tf.gan import PAN  # noqa: E402
 from pan_tf.schedule import Schedule  # noqa: E402
+from pan_tf.trainer import make_optimizers  # noqa: E402
 
 GROUPS = {
     "conv forward": ("Conv2D", "_FusedConv2D", "Conv2DWithBias", "DepthwiseConv2dNative"),
@@ -64,10 +65,7 @@ def build(flagfile: str, stage: int, mode: str):
     phase = schedule.phase_at(schedule.stage_end(stage) - 1)
     keras.utils.set_random_seed(0)
     model = PAN(config)
-    opts = [keras.optimizers.Adam(phase.learning_rate, beta_1=0, beta_2=0.99, epsilon=1e-8)
-            for _ in range(2)]
-    opts[0].build(model.generator.trainable_variables)
-    opts[1].build(model.discriminator.trainable_variables)
+    opts = make_optimizers(model, config.train, phase.learning_rate)
     model.set_stage(stage, phase.batch)
     model.alpha.assign(0.5 if stage > 0 else 1.0)
     model.compile(*opts, jit_compile=mode == "xla")

@@ -93,13 +93,7 @@ def run_worker(spec: dict) -> dict:
     keras.utils.set_random_seed(0)
     with strategy.scope():
         model = PAN(config)
-        opts = []
-        for net in (model.generator, model.discriminator):
-            opt = keras.optimizers.Adam(phase.learning_rate, beta_1=0.0, beta_2=0.99, epsilon=1e-8)
-            if config.train.mixed_precision == "fp16":
-                opt = keras.optimizers.LossScaleOptimizer(opt)
-            opt.build(net.trainable_variables)
-            opts.append(opt)
+        opts = trainer_lib.make_optimizers(model, config.train, phase.learning_rate)
     model.set_stage(stage, batch)
     model.alpha.assign(0.5 if stage > 0 else 1.0)
     model.compile(*opts, jit_compile=spec["mode"] == "xla", run_eagerly=spec["mode"] == "eager")

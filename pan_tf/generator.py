@@ -38,9 +38,11 @@ from pan_tf.layers import (
     EqualizedConv2D,
     EqualizedConv2DTranspose,
     NoiseInjection,
+    box_downsample,
     downsample2x,
     lerp,
     lrelu,
+    nearest_upsample,
     upsample2x,
 )
 
@@ -88,9 +90,8 @@ def back_project(sr: tf.Tensor, lr: tf.Tensor, scale: int) -> tf.Tensor:
     ``scale`` is a Python int (the stage's res // r_in): exported graphs have no
     static height or width to derive it from.
     """
-    down = tf.nn.avg_pool2d(sr, ksize=scale, strides=scale, padding="VALID")
-    residual = lr - down                                               # [N,r_in,r_in,3]
-    return sr + tf.repeat(tf.repeat(residual, scale, axis=1), scale, axis=2)
+    residual = lr - box_downsample(sr, scale)                          # [N,r_in,r_in,3]
+    return sr + nearest_upsample(residual, scale)
 
 
 class EncoderBlock(keras.layers.Layer):

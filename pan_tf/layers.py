@@ -34,14 +34,22 @@ def lrelu(x: tf.Tensor) -> tf.Tensor:
     return tf.nn.leaky_relu(x, alpha=LRELU_SLOPE)
 
 
+def box_downsample(x: tf.Tensor, factor: int) -> tf.Tensor:
+    """[N,H,W,C] -> [N,H/f,W/f,C] by f×f box averaging."""
+    return tf.nn.avg_pool2d(x, ksize=factor, strides=factor, padding="VALID")
+
+
+def nearest_upsample(x: tf.Tensor, factor: int) -> tf.Tensor:
+    """[N,H,W,C] -> [N,fH,fW,C] by nearest-neighbour repetition."""
+    return tf.repeat(tf.repeat(x, factor, axis=1), factor, axis=2)
+
+
 def downsample2x(x: tf.Tensor) -> tf.Tensor:
-    """[N,H,W,C] -> [N,H/2,W/2,C] by 2×2 box averaging."""
-    return tf.nn.avg_pool2d(x, ksize=2, strides=2, padding="VALID")
+    return box_downsample(x, 2)
 
 
 def upsample2x(x: tf.Tensor) -> tf.Tensor:
-    """[N,H,W,C] -> [N,2H,2W,C] by nearest-neighbour repetition."""
-    return tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2)
+    return nearest_upsample(x, 2)
 
 
 def lerp(a: tf.Tensor, b: tf.Tensor, t) -> tf.Tensor:

@@ -31,7 +31,7 @@ from absl import logging
 from pan_tf import data as data_lib
 from pan_tf import export as export_lib
 from pan_tf.checkpoint import Checkpointer
-from pan_tf.config import Config, ConfigError
+from pan_tf.config import Config, ConfigError, TrainConfig
 from pan_tf.gan import PAN
 from pan_tf.schedule import Phase, Schedule
 
@@ -183,6 +183,23 @@ class StageCallback(keras.callbacks.Callback):
 
 
 # -- the trainer ------------------------------------------------------------------
+def make_optimizers(model, train: TrainConfig, learning_rate: float) -> list:
+    """[G, D] Adam optimizers set up as the config says, built for the model's variables.
+
+    fp16 wraps each in dynamic loss scaling (keeps fp16 gradients finite). Call it in
+    the distribution strategy's scope; the trainer and the benchmarks share it.
+    """
+    opts = []
+    for name, net in (("g_adam", model.generator), ("d_adam", model.discriminator)):
+        opt = keras.optimizers.Adam(learning_rate, beta_1=train.adam_beta1, beta_2=train.adam_beta2,
+                                    epsilon=train.adam_epsilon, name=name)
+        if train.mixed_precision == "fp16":
+            opt = keras.optimizers.LossScaleOptimizer(opt, name=name + "_scaled")
+        opt.build(net.trainable_variables)
+        opts.append(opt)
+    return opts
+
+
 class Trainer:
     """Owns the model, the checkpoints and the workdir outputs of one run."""
 
@@ -248,18 +265,8 @@ class Trainer:
 
     def _new_optimizers(self, phase: Phase):
         """Fresh Adam pair for a stage (ProGAN resets optimizer state at every stage)."""
-        t = self.config.train
-        opts = []
         with self.strategy.scope():
-            for name, net in (("g_adam", self.model.generator),
-                              ("d_adam", self.model.discriminator)):
-                opt = keras.optimizers.Adam(phase.learning_rate, beta_1=t.adam_beta1,
-                                            beta_2=t.adam_beta2, epsilon=t.adam_epsilon, name=name)
-                if t.mixed_precision == "fp16":  # dynamic loss scaling keeps fp16 grads finite
-                    opt = keras.optimizers.LossScaleOptimizer(opt, name=name + "_scaled")
-                opt.build(net.trainable_variables)
-                opts.append(opt)
-        return opts
+            return make_optimizers(self.model, self.config.train, phase.learning_rate)
 
     def run(self) -> PAN:
         """Trains until the schedule (or --stop_kimg, or a signal) ends; returns the model."""
