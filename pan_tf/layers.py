@@ -8,6 +8,15 @@ Everything here follows ProGAN/StyleGAN conventions (DESIGN §3):
 * LeakyReLU with slope 0.2.
 * Resampling by exactly 2: 2×2 average pooling down, nearest neighbour up
   (ProGAN's fade-in paths).
+* **Resampling convolutions without checkerboards.** The paper's
+  ``conv2D_downscale`` (stride-2 conv) and ``conv2D_upscale`` (stride-2
+  transposed conv) are built the way ProGAN fuses them: the learned 3×3 kernel is
+  padded to 4×4 and summed over its four 2×2 shifts, so the stride-2 conv equals
+  conv3×3 → 2×2 average pool and the transposed conv equals nearest ×2 →
+  conv3×3. A plain 3×3 kernel at stride 2 covers the pixels unevenly (Odena et
+  al., 2016: the transposed conv paints a 2-px checkerboard, the strided conv
+  samples odd pixels twice and shifts by half a pixel), which a GAN-only model
+  is never paid to undo.
 * **Noise injection** (paper Eq. 5, StyleGAN): ``y_i ← y_i + w_i·ε`` with one
   N(0, 1) map ε per layer shared by all channels and a learned per-channel
   scale ``w`` initialised to 0.
@@ -52,6 +61,17 @@ def upsample2x(x: tf.Tensor) -> tf.Tensor:
     return nearest_upsample(x, 2)
 
 
+def resampling_kernel(w: tf.Tensor) -> tf.Tensor:
+    """[k,k,I,O] → [k+1,k+1,I,O]: w padded by one and summed over its four 2×2 shifts.
+
+    At stride 2 this kernel covers every input pixel equally: conv2d with it (and
+    a factor ¼) is conv k×k followed by 2×2 average pooling; conv2d_transpose with
+    it, spatially flipped, is nearest ×2 followed by conv k×k.
+    """
+    w = tf.pad(w, [[1, 1], [1, 1], [0, 0], [0, 0]])
+    return w[1:, 1:] + w[:-1, 1:] + w[1:, :-1] + w[:-1, :-1]
+
+
 def lerp(a: tf.Tensor, b: tf.Tensor, t) -> tf.Tensor:
     """a + (b - a)·t: t = 0 gives a (the old path), t = 1 gives b (the new one)."""
     t = tf.cast(t, a.dtype)
@@ -59,13 +79,18 @@ def lerp(a: tf.Tensor, b: tf.Tensor, t) -> tf.Tensor:
 
 
 class EqualizedConv2D(keras.layers.Layer):
-    """Conv2D with runtime He scaling, 'SAME' padding, NHWC."""
+    """Conv2D with runtime He scaling, 'SAME' padding, NHWC.
+
+    ``strides=2`` is the paper's ``conv2D_downscale``: one stride-2 conv whose
+    kernel is ``resampling_kernel(w)/4``, i.e. exactly conv k×k → 2×2 average pool
+    (ProGAN's fused downscale), at 4/9 of that pair's cost.
+    """
 
     def __init__(
         self,
         filters: int,          # output channels
         kernel_size: int,      # square kernel side, in pixels
-        strides: int = 1,      # 2 halves the resolution (encoder / discriminator downscale)
+        strides: int = 1,      # 1, or 2 to halve the resolution (conv → 2×2 average pool)
         gain: float = RELU_GAIN,  # sqrt(2) before LeakyReLU, 1 for linear outputs (toRGB)
         use_bias: bool = True,
         **kwargs,
@@ -76,6 +101,8 @@ class EqualizedConv2D(keras.layers.Layer):
         self.strides = strides
         self.gain = gain
         self.use_bias = use_bias
+        if strides not in (1, 2):
+            raise ValueError(f"EqualizedConv2D strides must be 1 or 2, got {strides}")
 
     def build(self, input_shape):
         in_channels = int(input_shape[-1])
@@ -89,6 +116,8 @@ class EqualizedConv2D(keras.layers.Layer):
 
     def call(self, x):
         w = tf.cast(self.kernel, x.dtype) * tf.cast(self.scale, x.dtype)
+        if self.strides == 2:
+            w = resampling_kernel(w) * tf.cast(0.25, x.dtype)
         y = tf.nn.conv2d(x, w, strides=self.strides, padding="SAME")
         if self.bias is not None:
             y = tf.nn.bias_add(y, tf.cast(self.bias, x.dtype))
@@ -102,8 +131,10 @@ class EqualizedConv2D(keras.layers.Layer):
 class EqualizedConv2DTranspose(keras.layers.Layer):
     """Stride-2 transposed convolution ("conv2D_upscale" of the paper's Fig. 3b).
 
-    The fan-in used for the He constant is ``k·k·in_channels``, as StyleGAN does
-    for its fused upscale convolution.
+    Its kernel is ``resampling_kernel(w)`` flipped, so the layer computes exactly
+    nearest ×2 → conv k×k with the stored ``[k,k,in,out]`` kernel (ProGAN's fused
+    upscale) in one op at 4/9 of that pair's cost, and every output pixel sees the
+    same number of taps (no checkerboard). He's constant uses ``k·k·in_channels``.
     """
 
     def __init__(
@@ -121,15 +152,17 @@ class EqualizedConv2DTranspose(keras.layers.Layer):
     def build(self, input_shape):
         in_channels = int(input_shape[-1])
         k = self.kernel_size
-        # conv2d_transpose wants [k, k, out, in].
+        # Stored like a conv kernel, [k,k,in,out]; call() turns it into the
+        # [k+1,k+1,out,in] kernel conv2d_transpose wants.
         self.kernel = self.add_weight(
-            name="kernel", shape=(k, k, self.filters, in_channels),
+            name="kernel", shape=(k, k, in_channels, self.filters),
             initializer=keras.initializers.RandomNormal(0.0, 1.0))
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
         self.scale = self.gain / math.sqrt(k * k * in_channels)
 
     def call(self, x):
         w = tf.cast(self.kernel, x.dtype) * tf.cast(self.scale, x.dtype)
+        w = tf.transpose(resampling_kernel(w)[::-1, ::-1], [0, 1, 3, 2])  # [k+1,k+1,out,in]
         shape = tf.shape(x)
         out_shape = tf.stack([shape[0], shape[1] * 2, shape[2] * 2, self.filters])
         y = tf.nn.conv2d_transpose(x, w, out_shape, strides=2, padding="SAME")

@@ -9,7 +9,7 @@ from pan_tf.config import ModelConfig
 from pan_tf.discriminator import Discriminator
 from pan_tf.gan import fade_targets
 from pan_tf.generator import Generator, NoiseSpec, inference_noise
-from pan_tf.layers import downsample2x, upsample2x
+from pan_tf.layers import EqualizedConv2D, EqualizedConv2DTranspose, downsample2x, upsample2x
 
 # 8→32 (×4) with start 8: stages 8, 16 (restoration), 32 (SR ×2), 64 (SR ×4)... here
 # lr_size 16: stages 8 and 16 restore, 32 and 64 super-resolve.
@@ -200,3 +200,40 @@ def test_r1_gamma_is_the_papers_at_1024_and_scales_with_pixel_count():
     assert t.r1_gamma_at(1024) == 5.0
     assert t.r1_gamma_at(64) == pytest.approx(5.0 / 256)
     assert TrainConfig(r1_reference_res=0).r1_gamma_at(8) == 5.0   # literal γ everywhere
+
+
+def _conv3x3(x, w):
+    return tf.nn.conv2d(x, w, strides=1, padding="SAME")
+
+
+def test_upscale_conv_is_nearest_upsample_then_conv3x3():
+    # The paper's conv2D_upscale, built like ProGAN's fused upscale: one transposed conv
+    # that equals nearest ×2 followed by the layer's own 3×3 kernel.
+    layer = EqualizedConv2DTranspose(5, 3)
+    x = tf.random.stateless_normal([2, 6, 6, 4], seed=[1, 2])
+    y = layer(x)
+    w = layer.kernel * layer.scale
+    np.testing.assert_allclose(y.numpy(), _conv3x3(upsample2x(x), w).numpy() + layer.bias.numpy(),
+                               atol=1e-5)  # float32 sums of ~40 terms of size ~1
+
+
+def test_downscale_conv_is_conv3x3_then_average_pool():
+    layer = EqualizedConv2D(5, 3, strides=2)
+    x = tf.random.stateless_normal([2, 8, 8, 4], seed=[3, 4])
+    y = layer(x)
+    w = layer.kernel * layer.scale
+    np.testing.assert_allclose(y.numpy(), downsample2x(_conv3x3(x, w)).numpy() + layer.bias.numpy(),
+                               atol=1e-5)
+
+
+def test_resampling_convs_paint_no_checkerboard():
+    # A plain 3×3 kernel at stride 2 gives the pixels of each 2×2 output cell 4, 2, 2
+    # and 1 taps: a flat input comes out as a checkerboard. The fused kernels give
+    # every output pixel the same taps, so a flat input stays flat (away from the
+    # zero-padded border).
+    up = EqualizedConv2DTranspose(3, 3)
+    y = up(tf.ones([1, 6, 6, 4]))[0, 2:-2, 2:-2]
+    np.testing.assert_allclose(y.numpy(), np.broadcast_to(y[0, 0].numpy(), y.shape), atol=1e-5)
+    down = EqualizedConv2D(3, 3, strides=2)
+    z = down(tf.ones([1, 12, 12, 4]))[0, 1:-1, 1:-1]
+    np.testing.assert_allclose(z.numpy(), np.broadcast_to(z[0, 0].numpy(), z.shape), atol=1e-5)
