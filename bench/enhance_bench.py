@@ -38,20 +38,12 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "bench", "results")
 FLAGFILE = "configs/ffhq_x8_1024.flags"
+
+from stage_setup import load_config  # noqa: E402  (bench/ is on sys.path)
 # Untiled input sides: a memory probe, then the tiled-vs-untiled comparison (> 1 tile).
 STAGES = {6: {"probe": 512, "compare": 768},      # ×4: 128 → 512, tiles of 512
           7: {"probe": 256, "compare": 384}}      # ×8: 128 → 1024, tiles of 256
 MEMORY_SHARE = 0.6                               # untiled runs only below this share of free RAM
-
-
-def _load_config():
-    from absl import flags
-
-    from pan_tf import flags as flags_lib
-
-    flags_lib.define_flags()
-    flags.FLAGS([sys.argv[0], f"--flagfile={os.path.join(REPO, FLAGFILE)}"])
-    return flags_lib.config_from_flags()
 
 
 def _peak_rss_gb() -> float:
@@ -82,7 +74,7 @@ def run_worker(stage: int, big: int, part: str) -> dict:
     from pan_tf import enhance, export, inference
     from pan_tf.generator import Generator
 
-    config = _load_config()
+    config = load_config(FLAGFILE)
     keras.utils.set_random_seed(0)
     g_ema = Generator(config.model, name="g_ema")
     model = inference.SRModel(export.ServingModule(g_ema, config, stage),

@@ -29,14 +29,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from absl import flags  # noqa: E402
-
-from pan_tf import flags as flags_lib  # noqa: E402
-from pan_tf.gan import PAN  # noqa: E402
-from pan_tf.schedule import Schedule  # noqa: E402
-from pan_tf.trainer import make_optimizers  # noqa: E402
+from stage_setup import load_config, stage_model  # noqa: E402
 
 GROUPS = {
     "conv forward": ("Conv2D", "_FusedConv2D", "Conv2DWithBias", "DepthwiseConv2dNative"),
@@ -55,24 +49,6 @@ GROUPS = {
     "random": ("StatelessRandomNormalV2", "StatelessRandomGetKeyCounter"),
     "XLA fused elementwise": ("XLA fusion",),
 }
-
-
-def build(flagfile: str, stage: int, mode: str):
-    flags_lib.define_flags()
-    flags.FLAGS([sys.argv[0], f"--flagfile={os.path.join(REPO, flagfile)}"])
-    config = flags_lib.config_from_flags()
-    schedule = Schedule(config.model, config.schedule)
-    phase = schedule.phase_at(schedule.stage_end(stage) - 1)
-    keras.utils.set_random_seed(0)
-    model = PAN(config)
-    opts = make_optimizers(model, config.train, phase.learning_rate)
-    model.set_stage(stage, phase.batch)
-    model.alpha.assign(0.5 if stage > 0 else 1.0)
-    model.compile(*opts, jit_compile=mode == "xla")
-    r, r_in = phase.resolution, phase.input_resolution
-    lr = tf.random.uniform([phase.batch, r_in, r_in, 3], -1, 1)
-    hr = tf.random.uniform([phase.batch, r, r, 3], -1, 1)
-    return model, tf.data.Dataset.from_tensors((lr, hr)).repeat(), phase
 
 
 HLO_NAME = re.compile(r"^([A-Za-z][\w\-]*)\.\d+$")   # an XLA thunk: convolution.20, add_fusion.3
@@ -153,7 +129,7 @@ def main():
     args = parser.parse_args()
     result = {"flagfile": args.flagfile, "stage": args.stage, "modes": {}}
     for mode in args.modes.split(","):
-        model, data, phase = build(args.flagfile, args.stage, mode)
+        model, data, phase, _ = stage_model(load_config(args.flagfile), args.stage, mode)
         model.fit(data, steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)   # trace
         fit_time = {}
         for n in (args.steps, 2 * args.steps):  # a fit() call = setup + n × step

@@ -35,18 +35,10 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "bench", "results")
 
+from stage_setup import load_config, stage_model  # noqa: E402  (bench/ is on sys.path)
+
 
 # -- worker: one measurement ----------------------------------------------------
-def _load_config(flagfile: str, overrides: list[str]):
-    from absl import flags
-
-    from pan_tf import flags as flags_lib
-
-    flags_lib.define_flags()
-    flags.FLAGS([sys.argv[0], f"--flagfile={os.path.join(REPO, flagfile)}", *overrides])
-    return flags_lib.config_from_flags()
-
-
 def _peak_rss_mb() -> float:
     import resource
 
@@ -76,30 +68,13 @@ def run_worker(spec: dict) -> dict:
     if spec["strategy"] == "mirrored" and not tf.config.list_physical_devices("GPU"):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    import keras
-
     from pan_tf import trainer as trainer_lib
-    from pan_tf.gan import PAN
-    from pan_tf.schedule import Schedule
 
-    config = _load_config(spec["flagfile"], spec.get("overrides", []))
+    config = load_config(spec["flagfile"], spec.get("overrides", []))
     strategy = trainer_lib.make_strategy(spec["strategy"])
-    schedule = Schedule(config.model, config.schedule)
     stage = spec["stage"]
-    res = config.model.stage_resolutions[stage]
-    phase = schedule.phase_at(schedule.stage_end(stage) - 1)   # inside the stage
-    batch = phase.batch
-    r_in = config.model.input_resolution(stage)
-    keras.utils.set_random_seed(0)
-    with strategy.scope():
-        model = PAN(config)
-        opts = trainer_lib.make_optimizers(model, config.train, phase.learning_rate)
-    model.set_stage(stage, batch)
-    model.alpha.assign(0.5 if stage > 0 else 1.0)
-    model.compile(*opts, jit_compile=spec["mode"] == "xla", run_eagerly=spec["mode"] == "eager")
-    lr = tf.random.uniform([batch, r_in, r_in, 3], -1, 1)
-    hr = tf.random.uniform([batch, res, res, 3], -1, 1)
-    data = tf.data.Dataset.from_tensors((lr, hr)).repeat()
+    model, data, phase, (lr, hr) = stage_model(config, stage, spec["mode"], strategy)
+    batch, res, r_in = phase.batch, phase.resolution, phase.input_resolution
 
     t0 = time.perf_counter()
     model.fit(data, steps_per_epoch=spec["warmup"], epochs=1, verbose=0, shuffle=False)
@@ -170,7 +145,7 @@ def part1(args) -> list[dict]:
     configs = {"quickstart": "configs/quickstart.flags", "faces": "configs/faces_x4_cpu.flags"}
     variants = [("default", "graph"), ("default", "eager"), ("default", "xla"), ("mirrored", "graph")]
     for name, flagfile in configs.items():
-        config = _load_config(flagfile, [])
+        config = load_config(flagfile, [])
         for stage in range(config.model.num_stages):
             for strategy, mode in variants:
                 steps = max(2, args.steps // (4 if mode == "eager" else 1))
@@ -208,7 +183,7 @@ def summarize_part1(rows: list[dict]) -> None:
 
 def part2(args) -> dict:
     flagfile = "configs/ffhq_x8_1024.flags"
-    config = _load_config(flagfile, [])
+    config = load_config(flagfile, [])
     stages = ([int(s) for s in args.paper_stages.split(",")] if args.paper_stages
               else list(range(config.model.num_stages)))
     peak = conv_peak()
