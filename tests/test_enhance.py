@@ -149,12 +149,15 @@ def big_outputs(x2):
 
 def test_tiled_equals_untiled_away_from_borders(big_outputs, x2):
     # Tolerances, measured on this model and photo (blended / hard-cut tiles):
-    #   mean |diff| 0.12 / 0.77, 99th percentile 1.3 / 10.7, 99.9th 2.0 / 24, max 7 / 53
+    #   mean |diff| 0.69 / 1.77, 99th percentile 5.3 / 16.3, 99.9th 9.7 / 31, max 24 / 66
     # grey levels (outputs are uint8, each rounded: ±1 is rounding alone). The bounds
-    # sit between the two, so they pass blended tiles and fail naive ones. The paper-
-    # size generator (random weights, ×4, 512 px tiles, overlap 64) gives max 1, mean 0.01.
+    # sit between the two, so they pass blended tiles and fail naive ones. (Before the
+    # resampling convs became ProGAN's fused ones the old 3×3 stride-2 transposed conv
+    # passed ~¼ of the variance of a He-scaled conv, so the bottleneck's whole-tile
+    # context reached the output weaker: 0.12 / 0.77 mean, 7 / 53 max; the paper-size
+    # generator, random weights, ×4, 512 px tiles, overlap 64, gave max 1, mean 0.01.)
     border = 16 * x2.scale                                           # 16 LR px
-    bounds = {"mean": 0.3, "p99": 3.0, "p999": 6.0, "max": 20.0}
+    bounds = {"mean": 1.0, "p99": 9.0, "p999": 16.0, "max": 40.0}
 
     def stats(name):
         diff = np.abs(big_outputs[name] - big_outputs["whole"]).mean(-1)[border:-border,

@@ -237,11 +237,13 @@ def test_discriminator_learns_at_the_first_stage(tmp_path, image_folder):
     # init. γ is now anchored at 1024 px and scaled by (r/1024)².
     def separation(r1_reference_res):
         config = tiny_config(str(image_folder),
-                             schedule={"stable_kimg": 0.4, "batch_size": 8},
+                             schedule={"stable_kimg": 0.8, "batch_size": 8},
                              train={"r1_reference_res": r1_reference_res},
-                             run={"stop_kimg": 0.4, "tick_kimg": 0.4})
+                             run={"stop_kimg": 0.8, "tick_kimg": 0.8})
         trackers = train_lib.train(config, str(tmp_path / str(r1_reference_res))).model.trackers
         return float(trackers["real_logits"].result() - trackers["fake_logits"].result())
 
-    assert separation(1024) > 0.15        # default: D tells real from fake after 50 steps
-    assert abs(separation(0)) < 0.15      # literal γ = 5 at 8 px: D stays flat
+    # Measured after 100 steps: 0.16 with the default, 0.01 (and −0.02 after 50) with the
+    # literal γ; the bound sits between them with more than 2× room on each side.
+    assert separation(1024) > 0.06        # default: D tells real from fake after 100 steps
+    assert abs(separation(0)) < 0.06      # literal γ = 5 at 8 px: D stays flat
