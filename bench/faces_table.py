@@ -1,6 +1,9 @@
 """Markdown table of the faces experiment (issue 7) from runs/faces/*/eval_*.json.
 
     python bench/faces_table.py [--runs=runs/faces] [--order=pan,nonprog,l1,l2,...]
+    python bench/faces_table.py --order='pan,pan (102 kimg)=runs/faces2/pan'
+
+An --order entry is a run name under --runs, or LABEL=WORKDIR for a run kept elsewhere.
 
 One row per run and per LR source (bicubic, pipeline), plus bicubic itself, with
 the wall time of the training run and the images it saw.
@@ -34,13 +37,15 @@ def main():
               "SWD 16 ↓ | SWD avg ↓ | train min | kimg |")
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         baseline = None
-        for name in names:
-            path = os.path.join(args.runs, name, f"eval_{source}.json")
+        for entry in names:
+            name, _, workdir = entry.partition("=")
+            workdir = workdir or os.path.join(args.runs, name)
+            path = os.path.join(workdir, f"eval_{source}.json")
             if not os.path.exists(path):
                 continue
             with open(path) as f:
                 report = json.load(f)
-            wall_path = os.path.join(args.runs, name, "wall_seconds")
+            wall_path = os.path.join(workdir, "wall_seconds")
             wall = float(open(wall_path).read()) if os.path.exists(wall_path) else None
             kimg = report["model"]["images_seen"] / 1000
             print(row(name, report["metrics"]["model"], wall, kimg))
