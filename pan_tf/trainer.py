@@ -79,12 +79,13 @@ def worker_dir(workdir: str, strategy: tf.distribute.Strategy) -> str:
 def resolve_jit_compile(setting: str, strategy: tf.distribute.Strategy) -> bool:
     """--jit_compile=auto|true|false → whether Keras compiles the train step with XLA.
 
-    auto: XLA whenever there is a single replica. Measured on this project's 2-core
-    CPU (bench/results/train_bench_CPU.json) it is never slower and up to 2× faster
-    (1.55× at the 64 px stage of the faces config: it fuses the memory-bound
-    elementwise ops around small-channel convolutions). Under MirroredStrategy on
-    logical CPU devices XLA fails, so multi-replica runs use the plain graph and
-    ``true`` is refused there with a message.
+    auto: XLA whenever there is a single replica: it fuses the memory-bound
+    elementwise ops around small-channel convolutions (up to 2× on this project's
+    2-core CPU, bench/results/train_bench_CPU.json, measured before the resampling
+    convs became 4×4-effective; since then XLA:CPU is ~1.2× slower than the plain
+    graph at the faces config's 64 px stage and still faster below it — README).
+    Under MirroredStrategy on logical CPU devices XLA fails, so multi-replica runs use
+    the plain graph and ``true`` is refused there with a message.
     """
     if setting == "false":
         return False
