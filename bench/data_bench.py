@@ -40,16 +40,7 @@ CASES = ((64, "configs/faces_x4_cpu.flags", 300),
          (256, "configs/ffhq_x8_1024.flags", 48),
          (1024, "configs/ffhq_x8_1024.flags", 48))
 
-
-def load_config(flagfile: str):
-    from absl import flags
-
-    from pan_tf import flags as flags_lib
-
-    flags_lib.define_flags()
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS([sys.argv[0], f"--flagfile={os.path.join(REPO, flagfile)}"])
-    return flags_lib.config_from_flags()
+from stage_setup import load_config  # noqa: E402  (bench/ is on sys.path)
 
 
 def write_resized(faces: list[str], folder: str, size: int) -> None:

@@ -38,12 +38,12 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "bench", "results")
 FLAGFILE = "configs/ffhq_x8_1024.flags"
-
-from stage_setup import load_config  # noqa: E402  (bench/ is on sys.path)
 # Untiled input sides: a memory probe, then the tiled-vs-untiled comparison (> 1 tile).
 STAGES = {6: {"probe": 512, "compare": 768},      # ×4: 128 → 512, tiles of 512
           7: {"probe": 256, "compare": 384}}      # ×8: 128 → 1024, tiles of 256
 MEMORY_SHARE = 0.6                               # untiled runs only below this share of free RAM
+
+from stage_setup import load_config  # noqa: E402  (bench/ is on sys.path)
 
 
 def _peak_rss_gb() -> float:

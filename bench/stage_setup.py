@@ -15,12 +15,17 @@ if REPO not in sys.path:
 
 
 def load_config(flagfile: str, overrides=()):
-    """The Config that ``python -m pan_tf.train --flagfile=FLAGFILE OVERRIDES…`` would use."""
+    """The Config that ``python -m pan_tf.train --flagfile=FLAGFILE OVERRIDES…`` would use.
+
+    Safe to call for several flagfiles in one process: absl keeps the values of flags
+    the new flagfile does not name, so earlier ones are reset first.
+    """
     from absl import flags
 
     from pan_tf import flags as flags_lib
 
     flags_lib.define_flags()
+    flags.FLAGS.unparse_flags()
     flags.FLAGS([sys.argv[0], f"--flagfile={os.path.join(REPO, flagfile)}", *overrides])
     return flags_lib.config_from_flags()
 
