@@ -210,6 +210,8 @@ class ScheduleConfig:
     fade_kimg: float = 600.0             # fade-in length of every stage but the first, kimg
     stable_kimg: float = 600.0           # stable length of every stage, kimg
     last_stable_kimg: float = 0.0        # stable length of the last stage, kimg; 0 = stable_kimg
+    fade_kimg_map: tuple[tuple[int, float], ...] = ()    # per-resolution fade-in length overrides
+    stable_kimg_map: tuple[tuple[int, float], ...] = ()  # per-resolution stable length overrides
     learning_rate: float = 1e-3          # Adam step size where lr_map has no entry
     lr_map: tuple[tuple[int, float], ...] = ()   # per-resolution step size overrides
     batch_size: int = 4                  # global batch where batch_map has no entry, images
@@ -221,9 +223,20 @@ class ScheduleConfig:
     def batch_at(self, res: int) -> int:
         return dict(self.batch_map).get(res, self.batch_size)
 
+    def fade_kimg_at(self, res: int) -> float:
+        return dict(self.fade_kimg_map).get(res, self.fade_kimg)
+
+    def stable_kimg_at(self, res: int, last: bool = False) -> float:
+        """Stable length at ``res``: its map entry, else last_stable_kimg for the last
+        stage (when set), else stable_kimg."""
+        default = self.last_stable_kimg if last and self.last_stable_kimg else self.stable_kimg
+        return dict(self.stable_kimg_map).get(res, default)
+
     def validate(self, model: ModelConfig) -> None:
         ladder = model.stage_resolutions
-        for name, mapping in (("--lr_map", self.lr_map), ("--batch_map", self.batch_map)):
+        for name, mapping in (("--lr_map", self.lr_map), ("--batch_map", self.batch_map),
+                              ("--fade_kimg_map", self.fade_kimg_map),
+                              ("--stable_kimg_map", self.stable_kimg_map)):
             for res, _ in mapping:
                 if res not in ladder:
                     raise ConfigError(
@@ -231,6 +244,12 @@ class ScheduleConfig:
                         f"{list(ladder)}")
         if self.fade_kimg < 0 or self.stable_kimg <= 0 or self.last_stable_kimg < 0:
             raise ConfigError("--fade_kimg and --last_stable_kimg must be ≥ 0, --stable_kimg > 0")
+        for res, kimg in self.fade_kimg_map:
+            if kimg < 0:
+                raise ConfigError(f"--fade_kimg_map: fade length at resolution {res} must be ≥ 0")
+        for res, kimg in self.stable_kimg_map:
+            if kimg <= 0:
+                raise ConfigError(f"--stable_kimg_map: stable length at resolution {res} must be > 0")
         for res in ladder:
             if self.learning_rate_at(res) <= 0:
                 raise ConfigError(f"learning rate at resolution {res} must be positive")
@@ -402,7 +421,7 @@ def _from_jsonable(cls, d):
         if dataclasses.is_dataclass(default):
             value = _from_jsonable(type(default), value)
         elif isinstance(value, dict):  # resolution map
-            cast = type(default[0][1]) if default else (float if "lr" in f.name else int)
+            cast = float if "float" in str(f.type) else int  # the field's annotated value type
             value = tuple(sorted((int(k), cast(v)) for k, v in value.items()))
         elif isinstance(value, list):
             value = tuple(value)

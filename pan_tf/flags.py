@@ -57,6 +57,9 @@ def define_flags() -> None:
     d.DEFINE_float("stable_kimg", _S.stable_kimg, "Stable length per stage, thousands of images.")
     d.DEFINE_float("last_stable_kimg", _S.last_stable_kimg,
                    "Stable length of the last stage, kimg; 0 = --stable_kimg.")
+    d.DEFINE_string("fade_kimg_map", "", "Per-resolution fade-in lengths, kimg, e.g. '16:20'.")
+    d.DEFINE_string("stable_kimg_map", "",
+                    "Per-resolution stable lengths, kimg, e.g. '8:40' (overrides --last_stable_kimg too).")
     d.DEFINE_float("learning_rate", _S.learning_rate, "Adam step size where --lr_map has no entry.")
     d.DEFINE_string("lr_map", "", "Per-resolution step sizes, e.g. '128:0.0015,256:0.002'.")
     d.DEFINE_integer("batch_size", _S.batch_size, "Global batch where --batch_map has no entry.")
@@ -183,6 +186,8 @@ def config_from_flags(f=flags.FLAGS) -> Config:
         schedule=ScheduleConfig(
             progressive=f.progressive, fade_kimg=f.fade_kimg, stable_kimg=f.stable_kimg,
             last_stable_kimg=f.last_stable_kimg,
+            fade_kimg_map=parse_map("fade_kimg_map", f.fade_kimg_map, float),
+            stable_kimg_map=parse_map("stable_kimg_map", f.stable_kimg_map, float),
             learning_rate=f.learning_rate, lr_map=parse_map("lr_map", f.lr_map, float),
             batch_size=f.batch_size, batch_map=parse_map("batch_map", f.batch_map, int)),
         train=TrainConfig(

@@ -9,6 +9,7 @@ checkpoint recomputes exactly the phase the run was in (ProGAN's
 Timeline (progressive): stage 0 trains ``stable`` images; every later stage
 first fades its new blocks in over ``fade`` images (α: 0 → 1, linear), then
 trains ``stable`` images at α = 1 (the last stage ``last_stable`` if set).
+``fade_kimg_map`` / ``stable_kimg_map`` override both lengths per resolution.
 Non-progressive runs train the last stage at α = 1 for the same total number
 of images, so ablations share a budget.
 """
@@ -48,15 +49,12 @@ class Schedule:
     def __init__(self, model: ModelConfig, schedule: ScheduleConfig):
         self.model = model
         self.config = schedule
-        fade = int(round(schedule.fade_kimg * 1000))
-        stable = int(round(schedule.stable_kimg * 1000))
-        last_stable = int(round(schedule.last_stable_kimg * 1000)) or stable
         n = model.num_stages
         # (stage, start, fade_end, end) of every stage of the progressive ladder.
         bounds, start = [], 0
-        for stage in range(n):
-            fade_len = fade if stage > 0 else 0
-            stable_len = last_stable if stage == n - 1 else stable
+        for stage, res in enumerate(model.stage_resolutions):
+            fade_len = int(round(schedule.fade_kimg_at(res) * 1000)) if stage > 0 else 0
+            stable_len = int(round(schedule.stable_kimg_at(res, last=stage == n - 1) * 1000))
             bounds.append((stage, start, start + fade_len, start + fade_len + stable_len))
             start += fade_len + stable_len
         if not schedule.progressive:  # the last stage only, for the same number of images

@@ -99,3 +99,21 @@ def test_last_stage_can_train_longer():
 
 def paper_total():
     return Schedule(PAPER_MODEL, PAPER_SCHEDULE).total_images
+
+
+def test_per_resolution_lengths_override_the_defaults():
+    # A CPU-style ladder 8 → 64: a long, cheap first stage, a longer fade at 16 px,
+    # and the map winning over last_stable_kimg at the last stage.
+    model = ModelConfig(lr_size=16, scale=4, start_res=8)
+    config = ScheduleConfig(fade_kimg=10, stable_kimg=10, last_stable_kimg=20,
+                            fade_kimg_map=((16, 15),), stable_kimg_map=((8, 40), (64, 25)))
+    schedule = Schedule(model, config)
+    bounds = [(schedule.phase_at(i).stage_start, schedule.phase_at(i).fade_end,
+               schedule.phase_at(i).stage_end) for i in (0, 40_000, 65_000, 85_000)]
+    assert bounds == [(0, 0, 40_000), (40_000, 55_000, 65_000), (65_000, 75_000, 85_000),
+                      (85_000, 95_000, 120_000)]
+    assert schedule.total_images == 120_000
+    assert schedule.phase_at(47_500).alpha == pytest.approx(0.5)
+    # Without map entries the lengths are the flat ones (and last_stable_kimg).
+    flat = Schedule(model, ScheduleConfig(fade_kimg=10, stable_kimg=10, last_stable_kimg=20))
+    assert flat.total_images == 10_000 + 20_000 + 20_000 + 30_000

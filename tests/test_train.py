@@ -165,6 +165,8 @@ def test_sigterm_checkpoints_and_exits_zero(tmp_path, image_folder):
     ("--scale=3", "--scale must be one of"),
     ("--loss=huber", "--loss must be one of"),
     ("--lr_map=8-0.001", "--lr_map: expected"),
+    ("--stable_kimg_map=8:0", "--stable_kimg_map: stable length at resolution 8"),
+    ("--fade_kimg_map=32:1", "--fade_kimg_map has resolution 32"),
 ])
 def test_bad_flags_exit_with_one_line(tmp_path, flag, message):
     result = _run(["--lr_size=8", "--scale=2", flag, f"--workdir={tmp_path}", "--dry_run"])
@@ -198,7 +200,8 @@ def test_conflicting_workdir_is_refused_naming_the_keys(tmp_path, image_folder):
 
 def test_config_round_trips_through_json(image_folder):
     config = tiny_config(str(image_folder), schedule={"lr_map": ((8, 1e-3),),
-                                                      "batch_map": ((16, 2),)})
+                                                      "batch_map": ((16, 2),),
+                                                      "stable_kimg_map": ((8, 0.0125),)})
     assert Config.from_dict(json.loads(config.to_json())) == config
 
 
