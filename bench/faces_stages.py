@@ -6,7 +6,8 @@
 For each run: (1) every exported stage (version) on the held-out faces, its input made by
 area-downsampling the HR face to the stage's input size, and its output area-downsampled
 back: PSNR(output↓, input) and the mean colour shift; (2) the last stage's G_ema (and G)
-at every checkpoint still on disk, which shows whether consistency improves or drifts as
+at every checkpoint still on disk (``--all_checkpoints``: every checkpoint, each at the
+stage and α it was saved at), which shows whether consistency improves or drifts as
 training goes on. Area resampling on both sides, so a perfectly consistent model scores
 ∞ (issue 7's evaluate numbers use bicubic LR and bicubic downscaling instead).
 """
@@ -30,6 +31,7 @@ from pan_tf.config import Config  # noqa: E402
 from pan_tf.degrade import area_downsample  # noqa: E402
 from pan_tf.export import exported_versions  # noqa: E402
 from pan_tf.generator import Generator  # noqa: E402
+from pan_tf.schedule import Schedule  # noqa: E402
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -62,25 +64,33 @@ def per_version(run: str, hr: np.ndarray):
               f"  mean RGB shift {np.array2string(shift, precision=1)}")
 
 
-def per_checkpoint(run: str, hr: np.ndarray):
+def per_checkpoint(run: str, hr: np.ndarray, last_only: bool = False):
+    """G_ema and G at every checkpoint on disk, each at the phase (stage, α) it was
+    saved in, so a run that keeps all its checkpoints shows its whole trajectory."""
     with open(os.path.join(run, "config.json")) as f:
         config = Config.from_dict(json.load(f))
-    stage = config.model.num_stages - 1
-    r_in = config.model.input_resolution(stage)
-    res = config.model.stage_resolutions[stage]
-    target = area(hr, res)
-    lr = area(target, r_in)
+    schedule = Schedule(config.model, config.schedule)
     index = sorted(glob.glob(os.path.join(run, "checkpoints", "ckpt-*.index")),
                    key=lambda p: int(p.rsplit("-", 1)[1].split(".")[0]))
     for path in (p[:-len(".index")] for p in index):
+        # The phase of the last step before it: a checkpoint at a stage boundary holds
+        # the finished stage, not the next one at α = 0.
+        phase = schedule.phase_at(int(path.rsplit("-", 1)[1]) - 1)
+        if last_only and phase.stage != schedule.stages[-1]:
+            continue
+        res, r_in = phase.resolution, phase.input_resolution
+        target = area(hr, res)
+        lr = area(target, r_in)
         cells = []
         for name in ("g_ema", "generator"):
             g = Generator(config.model, name=name, dtype="float32")
             tf.train.Checkpoint(**{name: g}).restore(path).expect_partial()
-            sr = (g(tf.constant(lr / 127.5 - 1.0), stage=stage).numpy() + 1.0) * 127.5
+            sr = g(tf.constant(lr / 127.5 - 1.0), stage=phase.stage, alpha=phase.alpha)
+            sr = (sr.numpy() + 1.0) * 127.5
             cells.append(f"{name} LR-PSNR {psnr(area(sr, r_in), lr):5.2f} "
                          f"PSNR {psnr(np.clip(sr, 0, 255), target):5.2f}")
-        print(f"  {os.path.basename(path)}: " + " | ".join(cells))
+        print(f"  {os.path.basename(path)} (stage {phase.stage}, α {phase.alpha:.2f}): "
+              + " | ".join(cells))
 
 
 def main():
@@ -88,12 +98,14 @@ def main():
     parser.add_argument("runs", nargs="+")
     parser.add_argument("--hr", default="../shared/data/faces256/002[5-9][0-9].png")
     parser.add_argument("--size", type=int, default=64, help="HR side of the runs' last stage")
+    parser.add_argument("--all_checkpoints", action="store_true",
+                        help="every checkpoint at its own stage, not only the last stage's")
     args = parser.parse_args()
     hr = load_faces(args.hr, args.size)
     for run in args.runs:
         print(run)
         per_version(run, hr)
-        per_checkpoint(run, hr)
+        per_checkpoint(run, hr, last_only=not args.all_checkpoints)
 
 
 if __name__ == "__main__":
