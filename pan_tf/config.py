@@ -24,7 +24,7 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 MIXED_PRECISION = ("none", "bf16", "fp16")
 JIT_COMPILE = ("auto", "true", "false")
 DOWN_METHODS = ("area", "bilinear", "bicubic")
-CONSISTENCY = ("none", "backproject")
+CONSISTENCY = ("none", "backproject", "backproject_smooth")
 
 
 class ConfigError(ValueError):
@@ -140,7 +140,7 @@ class ModelConfig:
     mbstd_group: int = 4       # discriminator minibatch-stddev group size, images
     # Options beyond the paper (off by default; docs/results.md reports them separately):
     conditional_d: bool = False  # D also sees the LR input, upsampled (pix2pix-style)
-    consistency: str = "none"    # none | backproject: SR += up(LR - down(SR)) at SR stages
+    consistency: str = "none"    # none | backproject[_smooth]: SR += up(LR - down(SR)) at SR stages
 
     @property
     def hr_size(self) -> int:

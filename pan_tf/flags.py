@@ -49,7 +49,9 @@ def define_flags() -> None:
                      "Beyond the paper: D also sees the LR input, upsampled (pix2pix-style).")
     d.DEFINE_string("consistency", _M.consistency,
                     "Beyond the paper: 'backproject' adds up(LR - down(SR)) to the output of "
-                    "SR stages, so it area-downsamples exactly to its input; 'none' (paper).")
+                    "SR stages, so it area-downsamples exactly to its input; "
+                    "'backproject_smooth' iterates it with a bilinear up (no block grid); "
+                    "'none' (paper).")
     # Schedule.
     d.DEFINE_boolean("progressive", _S.progressive,
                      "Grow from --start_res; false trains the last stage only for the same images.")

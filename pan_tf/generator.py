@@ -83,15 +83,36 @@ def inference_noise(strength=1.0, seed=INFERENCE_NOISE_SEED) -> NoiseSpec:
     return NoiseSpec(tf.constant(seed, tf.int32), strength=strength)
 
 
-def back_project(sr: tf.Tensor, lr: tf.Tensor, scale: int) -> tf.Tensor:
-    """SR + nearest_up(LR − area_down(SR)): the closest image (in L2) to SR whose
-    scale×scale box averages equal LR exactly. An option beyond the paper (--consistency).
+# Passes of the smooth back-projection. Each shrinks a residual component by 1 − (its
+# gain through bilinear-up then box-down): smooth ones vanish in a pass or two, the LR
+# Nyquist checkerboard keeps 0.75 per pass (18% after 6). Faces carry little there: on
+# the held-out faces 6 passes reach the nearest version's consistency to uint8 precision.
+BACKPROJECT_SMOOTH_ITERATIONS = 6
+
+
+def back_project(sr: tf.Tensor, lr: tf.Tensor, scale: int, smooth: bool = False) -> tf.Tensor:
+    """Makes SR's scale×scale box averages equal LR. An option beyond the paper (--consistency).
+
+    ``smooth=False`` ('backproject'): SR + nearest_up(LR − area_down(SR)), the closest
+    image (in L2) with exactly those box averages; the correction is constant on each
+    box, so a large residual shows as a grid of scale×scale blocks.
+    ``smooth=True`` ('backproject_smooth'): iterative back-projection (Irani & Peleg
+    1991) with the residual upsampled bilinearly, repeated
+    ``BACKPROJECT_SMOOTH_ITERATIONS`` times: the correction is smooth, and the box
+    averages converge to LR (every frequency of the residual shrinks at each pass).
+    Bilinear, not bicubic: XLA has no bicubic resize, and the train step is compiled.
 
     ``scale`` is a Python int (the stage's res // r_in): exported graphs have no
     static height or width to derive it from.
     """
-    residual = lr - box_downsample(sr, scale)                          # [N,r_in,r_in,3]
-    return sr + nearest_upsample(residual, scale)
+    if not smooth:
+        residual = lr - box_downsample(sr, scale)                      # [N,r_in,r_in,3]
+        return sr + nearest_upsample(residual, scale)
+    size = tf.shape(lr)[1:3] * scale
+    for _ in range(BACKPROJECT_SMOOTH_ITERATIONS):
+        residual = lr - box_downsample(sr, scale)
+        sr = sr + tf.image.resize(residual, size, method="bilinear")
+    return sr
 
 
 class EncoderBlock(keras.layers.Layer):
@@ -241,6 +262,7 @@ class Generator(keras.Model):
             old = upsample2x(self.to_rgb(res // 2)(h))
             rgb = lerp(old, rgb, alpha)
         rgb = tf.cast(rgb, tf.float32)  # images leave the network in float32 whatever the policy
-        if c.consistency == "backproject" and res > r_in:
-            rgb = back_project(rgb, tf.cast(lr, tf.float32), res // r_in)
+        if c.consistency != "none" and res > r_in:
+            rgb = back_project(rgb, tf.cast(lr, tf.float32), res // r_in,
+                               smooth=c.consistency == "backproject_smooth")
         return rgb

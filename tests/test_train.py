@@ -223,15 +223,20 @@ def test_export_missed_by_a_crash_is_made_on_resume(tmp_path, image_folder):
     assert info["images_seen"] == 24
 
 
-def test_options_beyond_the_paper_train(tmp_path, image_folder):
+@pytest.mark.parametrize("consistency, atol", [("backproject", 1e-5),
+                                               ("backproject_smooth", 0.02)])
+def test_options_beyond_the_paper_train(tmp_path, image_folder, consistency, atol):
+    # atol: the nearest version is exact; the smooth one leaves the slow near-Nyquist
+    # part of the residual, which this smooth input (random 2×2 colours, bilinearly up
+    # to 8 px) barely has; test_networks pins its convergence more tightly.
     config = tiny_config(str(image_folder), model={"conditional_d": True,
-                                                   "consistency": "backproject"})
+                                                   "consistency": consistency})
     model = train_lib.train(config, str(tmp_path)).model
     logs = {name: float(t.result()) for name, t in model.trackers.items() if t.count > 0}
     assert {"d_loss", "g_loss", "r1"} <= logs.keys() and all(np.isfinite(list(logs.values())))
-    lr = tf.random.stateless_uniform([2, 8, 8, 3], [4, 4], -1, 1)
+    lr = tf.image.resize(tf.random.stateless_uniform([2, 2, 2, 3], [4, 4], -1, 1), [8, 8])
     out = model.g_ema(lr, stage=1)
-    np.testing.assert_allclose(tf.nn.avg_pool2d(out, 2, 2, "VALID").numpy(), lr.numpy(), atol=1e-5)
+    np.testing.assert_allclose(tf.nn.avg_pool2d(out, 2, 2, "VALID").numpy(), lr.numpy(), atol=atol)
 
 
 def test_discriminator_learns_at_the_first_stage(tmp_path, image_folder):
