@@ -245,6 +245,9 @@ class ScheduleConfig:
         if self.fade_kimg < 0 or self.stable_kimg <= 0 or self.last_stable_kimg < 0:
             raise ConfigError("--fade_kimg and --last_stable_kimg must be ≥ 0, --stable_kimg > 0")
         for res, kimg in self.fade_kimg_map:
+            if res == ladder[0]:
+                raise ConfigError(f"--fade_kimg_map has resolution {res}, the first stage, "
+                                  "which has no fade-in")
             if kimg < 0:
                 raise ConfigError(f"--fade_kimg_map: fade length at resolution {res} must be ≥ 0")
         for res, kimg in self.stable_kimg_map:

@@ -196,12 +196,12 @@ def test_smooth_backproject_converges_without_a_block_grid():
     # smooth one a ramp (equal steps), both with the ramp's box averages.
     ramp = tf.tile(tf.reshape(tf.linspace(-0.8, 0.8, 16), [1, 1, 16, 1]), [1, 16, 1, 3])
     flat = tf.zeros([1, 64, 64, 3])
-    stair = back_project(flat, ramp, 4)[0, 8:-8, 8:-8, 0].numpy()
-    smooth = back_project(flat, ramp, 4, smooth=True)[0, 8:-8, 8:-8, 0].numpy()
+    stair, smooth = back_project(flat, ramp, 4), back_project(flat, ramp, 4, smooth=True)
     step = 1.6 / 15 / 4                                    # the ramp per HR pixel
-    assert np.diff(stair, axis=1).max() == pytest.approx(4 * step, rel=1e-4)
-    np.testing.assert_allclose(np.diff(smooth, axis=1), step, rtol=0.05)
-    for image in (back_project(flat, ramp, 4), back_project(flat, ramp, 4, smooth=True)):
+    interior = (0, slice(8, -8), slice(8, -8), 0)
+    assert np.diff(stair.numpy()[interior], axis=1).max() == pytest.approx(4 * step, rel=1e-4)
+    np.testing.assert_allclose(np.diff(smooth.numpy()[interior], axis=1), step, rtol=0.05)
+    for image in (stair, smooth):
         np.testing.assert_allclose(tf.nn.avg_pool2d(image, 4, 4, "VALID").numpy(), ramp.numpy(),
                                    atol=1e-4)
 
