@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 name=$1; shift || true
 case "$name" in
   pan) extra=() ;;
-  nonprog) extra=(--progressive=false "--stop_kimg=${NONPROG_KIMG:-48}") ;;
+  nonprog) extra=(--progressive=false "--stop_kimg=${NONPROG_KIMG:-50}") ;;
   l1) extra=(--loss=l1) ;;
   l2) extra=(--loss=l2) ;;
   nonoise) extra=(--noise=false) ;;
