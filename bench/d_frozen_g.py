@@ -34,7 +34,8 @@ def main():
     import tensorflow as tf
 
     from pan_tf import data as data_lib
-    from pan_tf.gan import PAN
+    from pan_tf.discriminator import Discriminator
+    from pan_tf.gan import DTYPE_POLICIES, PAN
     from pan_tf.trainer import make_optimizers
 
     config = load_config(args.flagfile, args.flags)
@@ -48,8 +49,9 @@ def main():
         model = PAN(config)
         tf.train.Checkpoint(generator=model.generator, discriminator=model.discriminator,
                             g_ema=model.g_ema).restore(args.checkpoint).expect_partial()
-        if fresh:
-            for mine, new in zip(model.discriminator.weights, PAN(config).discriminator.weights):
+        if fresh:  # a newly initialised D, built like PAN builds its own
+            new_d = Discriminator(config.model, dtype=DTYPE_POLICIES[config.train.mixed_precision])
+            for mine, new in zip(model.discriminator.weights, new_d.weights):
                 mine.assign(new)
         model.compile(*make_optimizers(model, config.train, config.schedule.learning_rate_at(res)))
         model.set_stage(args.stage, batch)
