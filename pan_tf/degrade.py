@@ -61,13 +61,18 @@ def _coin(seed, p):
     return _uniform(seed, 0.0, 1.0) < p
 
 
-def _maybe(p, seed, fn, x):
-    """fn(x) with probability p (decided from ``seed``), else x. p = 0 or 1 builds no draw."""
-    if p <= 0.0:
-        return x
+def _maybe_branch(p, seed, yes, no):
+    """yes() with probability p (decided from ``seed``), else no(). p = 0 or 1 builds no draw."""
     if p >= 1.0:
-        return fn(x)
-    return tf.cond(_coin(seed, p), lambda: fn(x), lambda: x)
+        return yes()
+    if p <= 0.0:
+        return no()
+    return tf.cond(_coin(seed, p), yes, no)
+
+
+def _maybe(p, seed, fn, x):
+    """fn(x) with probability p (decided from ``seed``), else x."""
+    return _maybe_branch(p, seed, lambda: fn(x), lambda: x)
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -375,6 +380,9 @@ def _random_blur(hr, seed, config: DegradeConfig):
     return tf.cond(apply, lambda: blur(hr, kernel), lambda: hr)
 
 
+DEGRADE_GATE_SALT = 7919  # any constant: derives the seed of the degrade-at-all gate
+
+
 def degrade(hr, seed, scale: int, config: DegradeConfig) -> tf.Tensor:
     """x̃ = J((x ⊗ k ⊗ b)↓s + n) for one example.
 
@@ -397,6 +405,21 @@ def degrade(hr, seed, scale: int, config: DegradeConfig) -> tf.Tensor:
     config = tf.autograph.experimental.do_not_convert(config.for_scale)(scale)
     s_blur, s_down, s_shot, s_read, s_jpeg = _split(seed, 5)
 
+    def clean():
+        x = random_downsample(hr, s_down, scale, config.down_methods)
+        return tf.ensure_shape(tf.clip_by_value(x, 0.0, 1.0), _down_shape(hr.shape, scale))
+
+    def degraded():
+        return _degrade_steps(hr, s_blur, s_down, s_shot, s_read, s_jpeg, scale, config)
+
+    # The gate has a seed of its own (folded in, not split off), so the steps' draws are
+    # the same whatever degrade_prob is: a degraded example is degraded identically.
+    gate = tf.random.experimental.stateless_fold_in(seed, DEGRADE_GATE_SALT)
+    return _maybe_branch(config.degrade_prob, gate, degraded, clean)
+
+
+def _degrade_steps(hr, s_blur, s_down, s_shot, s_read, s_jpeg, scale, config):
+    """Steps 1–4 (module docstring), each behind its own probability."""
     x = _random_blur(hr, s_blur, config)                       # [H, W, 3]
     x = random_downsample(x, s_down, scale, config.down_methods)
     x = tf.clip_by_value(x, 0.0, 1.0)                          # [H/s, W/s, 3]; bicubic overshoots

@@ -20,7 +20,8 @@ Per image, in this order:
    ``--degrade=bicubic`` (default): HR downscaled by antialiased bicubic
    (``tf.image.resize(..., "bicubic", antialias=True)``);
    ``--degrade=pipeline``: the training degradation ``degrade.degrade`` with the
-   DegradeConfig stored in the export's stage.json and the seed
+   DegradeConfig stored in the export's stage.json, applied to every image (its
+   ``degrade_prob``, the clean fraction of training inputs, is set to 1), and the seed
    ``(--degrade_seed, i)``, i = the file's position in the sorted HR list;
    ``--lr_dir``: the file with the HR file's name stem (any image extension),
    which must be L×L.
@@ -119,6 +120,13 @@ def bicubic_down(image: np.ndarray, size: int) -> np.ndarray:
     """Antialiased bicubic downscale to size×size, float in [0, 255] (unrounded)."""
     x = tf.image.resize(tf.constant(image, tf.float32), [size, size], "bicubic", antialias=True)
     return np.clip(x.numpy(), 0.0, 255.0)
+
+
+def pipeline_degradation(info: dict):
+    """The DegradeConfig of ``--degrade=pipeline``: the export's training degradation,
+    applied to every image. Training leaves a fraction of inputs clean (degrade_prob);
+    this protocol measures degraded ones, and ``--degrade=bicubic`` the clean ones."""
+    return dataclasses.replace(Config.from_dict(info["config"]).data.degrade, degrade_prob=1.0)
 
 
 def degrade_pipeline(hr: np.ndarray, scale: int, config, seed) -> np.ndarray:
@@ -224,7 +232,7 @@ def _load_pairs(options: EvalOptions, model, paths: list[str], counts: dict):
     ``counts["upscaled"]`` counts HR images smaller than R (upscaled to it).
     """
     size, lr_size = model.resolution, model.resolution // model.scale
-    degrade_config = Config.from_dict(model.info["config"]).data.degrade
+    degrade_config = pipeline_degradation(model.info)
     for index, path in enumerate(paths):
         try:
             picture = inference.read_picture(path)

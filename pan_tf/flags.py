@@ -91,6 +91,8 @@ def define_flags() -> None:
     d.DEFINE_integer("cache_mb", _D.cache_mb, "Keep decoded HR images in RAM when they fit, MiB.")
     # Degradation x̃ = JPEG((x ⊗ k ⊗ b)↓s + n) (paper §5.7, degrade.py).
     d.DEFINE_boolean("degrade", _G.enabled, "Online degradation; false = plain area downsampling.")
+    d.DEFINE_float("degrade_prob", _G.degrade_prob,
+                   "Fraction of inputs degraded at all; the rest are only downsampled (clean).")
     d.DEFINE_float("blur_prob", _G.blur_prob, "Probability of an aperture (Gaussian) blur k.")
     d.DEFINE_string("blur_sigma", _range(_G.blur_sigma), "Gaussian σ range 'lo,hi', HR pixels.")
     d.DEFINE_string("blur_kernel_size", _range(_G.blur_kernel_size),
@@ -162,6 +164,7 @@ def config_from_flags(f=flags.FLAGS) -> Config:
     """Flags → validated, frozen Config."""
     degrade = DegradeConfig(
         enabled=f.degrade,
+        degrade_prob=f.degrade_prob,
         blur_prob=f.blur_prob,
         blur_sigma=parse_range("blur_sigma", f.blur_sigma, float),
         blur_kernel_size=parse_range("blur_kernel_size", f.blur_kernel_size, int),

@@ -13,7 +13,8 @@ from pan_tf import degrade as D
 
 CFG = D.DegradeConfig()
 ALL_ON = dataclasses.replace(CFG, blur_prob=1.0, motion_prob=1.0, noise_prob=1.0,
-                             poisson_prob=1.0, jpeg_prob=1.0)
+                             poisson_prob=1.0, jpeg_prob=1.0, degrade_prob=1.0)
+HALF_CLEAN = dataclasses.replace(ALL_ON, degrade_prob=0.5)
 
 
 def _seed(a, b=7, dtype=tf.int32):
@@ -53,9 +54,11 @@ OPS = {
     "jpeg": lambda x, s: D.jpeg_compress(x, tf.random.stateless_uniform([], s, 10, 90, tf.int32)),
     "degrade": lambda x, s: D.degrade(x, s, 4, ALL_ON),
     "degrade_default": lambda x, s: D.degrade(x, s, 2, CFG),
+    "degrade_half_clean": lambda x, s: D.degrade(x, s, 2, HALF_CLEAN),
 }
 DETERMINISTIC = {"downsample_area", "downsample_bilinear", "downsample_bicubic"}
-DISCRETE = {"random_downsample"}                             # 3 outcomes: tested separately below
+# Few outcomes, so two seeds may agree: tested separately below.
+DISCRETE = {"random_downsample", "degrade_half_clean"}
 
 
 @pytest.mark.parametrize("name", sorted(OPS))
@@ -263,6 +266,27 @@ def test_disabled_is_area_downsample():
     zero = dataclasses.replace(CFG, blur_prob=0.0, motion_prob=0.0, noise_prob=0.0,
                                poisson_prob=0.0, jpeg_prob=0.0, down_methods=("area",))
     np.testing.assert_array_equal(D.degrade(image, _seed(1), 4, zero).numpy(), expected)
+    never = dataclasses.replace(ALL_ON, degrade_prob=0.0, down_methods=("area",))
+    np.testing.assert_array_equal(D.degrade(image, _seed(1), 4, never).numpy(), expected)
+
+
+def test_degrade_prob_degrades_an_example_fully_or_not_at_all():
+    # The gate has its own seed, so a degraded example is byte-identical to the same seed
+    # at degrade_prob 1, and a clean one to degrade_prob 0 (random downsampling only).
+    image = _random_image(32)
+    clean_cfg = dataclasses.replace(ALL_ON, degrade_prob=0.0)
+    degraded = 0
+    for i in range(32):
+        out = D.degrade(image, _seed(i), 2, HALF_CLEAN).numpy()
+        full = D.degrade(image, _seed(i), 2, ALL_ON).numpy()
+        clean = D.degrade(image, _seed(i), 2, clean_cfg).numpy()
+        assert not np.array_equal(full, clean)
+        if np.array_equal(out, full):
+            degraded += 1
+        else:
+            np.testing.assert_array_equal(out, clean)
+    # Binomial(32, ½): 8…24 holds with probability 0.998, and the seeds are fixed.
+    assert 8 <= degraded <= 24
 
 
 @pytest.mark.parametrize("scale", [1, 2, 4])
@@ -278,7 +302,7 @@ def test_degrade_range_and_static_shape(scale):
 
 
 BAD_FIELDS = {
-    "blur_prob": 1.5, "aniso_prob": -0.1, "motion_prob": 2.0, "noise_prob": -1.0,
+    "degrade_prob": 1.2, "blur_prob": 1.5, "aniso_prob": -0.1, "motion_prob": 2.0, "noise_prob": -1.0,
     "gray_noise_prob": 1.01, "poisson_prob": -0.5, "jpeg_prob": 3.0,
     "blur_sigma": (5.0, 1.0), "blur_kernel_size": (21, 40), "motion_length": (-1.0, 5.0),
     "motion_points": 1, "down_methods": ("area", "nearest"), "noise_sigma": (0.1, 0.0),

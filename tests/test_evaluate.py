@@ -6,17 +6,20 @@ The metrics themselves are tested in test_metrics.py; nothing here repeats that.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import skimage.color
+import skimage.data
 import skimage.metrics
 from PIL import Image
 
 from conftest import smooth_image
 from pan_tf import evaluate
+from pan_tf.config import Config
 from pan_tf.metrics import fid as fid_lib
 from test_enhance import build_tiny_export
 
@@ -181,6 +184,22 @@ def test_pool2_protocol_with_the_training_degradation(model_dir, hr_dir, tmp_pat
     assert evaluate.main([*args[:-1], f"--report={tmp_path / 'again'}"]) == 0
     again = json.loads((tmp_path / "again.json").read_text())
     assert again["metrics"] == report["metrics"]
+
+
+def test_pipeline_protocol_degrades_every_image(model_dir):
+    # Training keeps a fraction of inputs clean; the pipeline protocol must not.
+    info = json.loads((Path(model_dir) / "4" / "assets" / "stage.json").read_text())
+    assert Config.from_dict(info["config"]).data.degrade.degrade_prob < 1.0
+    config = evaluate.pipeline_degradation(info)
+    assert config.degrade_prob == 1.0
+    hr = np.asarray(Image.fromarray(skimage.data.astronaut()).resize((64, 64)))
+    clean = evaluate.to_uint8(evaluate.degrade_lib.area_downsample(hr / 255.0, 4).numpy() * 255)
+    # With every step forced on, no image comes out a plain downsample.
+    forced = dataclasses.replace(config, enabled=True, blur_prob=1.0, noise_prob=1.0,
+                                 jpeg_prob=1.0)
+    for i in range(8):
+        lr = evaluate.degrade_pipeline(hr, 4, forced, (0, i))
+        assert np.abs(lr.astype(int) - clean).mean() > 1.0
 
 
 def test_lr_dir_inputs_and_bad_flags(model_dir, hr_dir, tmp_path, capsys):

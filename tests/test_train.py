@@ -199,6 +199,19 @@ def test_conflicting_workdir_is_refused_naming_the_keys(tmp_path, image_folder):
     train_lib.prepare_workdir(tiny_config(str(image_folder), run={"tick_kimg": 1.0}), str(tmp_path))
 
 
+def test_config_saved_before_degrade_prob_keeps_degrading_every_example(tmp_path, image_folder):
+    # A workdir written before --degrade_prob existed degraded every training input;
+    # loading it must say so, and resuming it with today's default (½ clean) is refused.
+    config = tiny_config(str(image_folder))
+    assert config.data.degrade.degrade_prob < 1.0
+    saved = config.to_dict()
+    del saved["data"]["degrade"]["degrade_prob"]
+    assert Config.from_dict(saved).data.degrade.degrade_prob == 1.0
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(train_lib.ConfigError, match="data.degrade.degrade_prob"):
+        train_lib.prepare_workdir(config, str(tmp_path))
+
+
 def test_config_round_trips_through_json(image_folder):
     config = tiny_config(str(image_folder), schedule={"lr_map": ((8, 1e-3),),
                                                       "batch_map": ((16, 2),),
