@@ -53,10 +53,6 @@ class DegradeConfig:
     # ones away from themselves: at the faces config's 16-px stage, LR-consistency on clean
     # faces is 25.5 dB at 1.0, 28.7 at 0.5, 31.2 at 0.25, 33.6 with no degradation.
     degrade_prob: float = 0.5
-
-    # What a saved config that predates a field meant by it (Config.from_dict): configs
-    # written before degrade_prob existed degraded every example.
-    LEGACY_DEFAULTS = {"degrade_prob": 1.0}
     # Aperture blur k. GFPGAN blurs every image; we keep 20% sharp so clean inputs (PAN's
     # own ×8 evaluation) stay in the training distribution.
     blur_prob: float = 0.8                              # probability of an aperture blur
@@ -86,6 +82,10 @@ class DegradeConfig:
     # JPEG J. GFPGAN compresses always at 60–100; 20% skip it (q≈100 is near-lossless anyway).
     jpeg_prob: float = 0.8                              # probability of JPEG compression
     jpeg_quality: tuple[int, int] = (60, 100)           # integer quality range, 0–100
+
+    # What a saved config that predates a field meant by it (Config.from_dict): configs
+    # written before degrade_prob existed degraded every example.
+    LEGACY_DEFAULTS = {"degrade_prob": 1.0}
 
     def for_scale(self, scale: int) -> "DegradeConfig":
         """This distribution with blur sizes converted to a model of SR factor ``scale``."""

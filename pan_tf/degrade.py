@@ -13,7 +13,9 @@ that order, on float32 [H,W,3] images in [0, 1]:
   3. + n       Poisson (shot) noise, then Gaussian (read) noise, colour or gray.
   4. J         JPEG at a random quality.
 
-Each step fires with its own probability (``DegradeConfig``). Every draw comes from
+Each step fires with its own probability (``DegradeConfig``), and an example goes
+through them at all with probability ``degrade_prob`` (else it is only downsampled, by
+the random method of step 2: a clean input). Every draw comes from
 ``tf.random.stateless_*`` with a sub-seed of the example's ``seed`` (one fixed sub-seed
 per step, so switching one step off never changes the draws of the others): the same
 seed gives identical bytes eagerly and inside ``tf.data.Dataset.map``. Everything is

@@ -302,8 +302,8 @@ def test_degrade_range_and_static_shape(scale):
 
 
 BAD_FIELDS = {
-    "degrade_prob": 1.2, "blur_prob": 1.5, "aniso_prob": -0.1, "motion_prob": 2.0, "noise_prob": -1.0,
-    "gray_noise_prob": 1.01, "poisson_prob": -0.5, "jpeg_prob": 3.0,
+    "degrade_prob": 1.2, "blur_prob": 1.5, "aniso_prob": -0.1, "motion_prob": 2.0,
+    "noise_prob": -1.0, "gray_noise_prob": 1.01, "poisson_prob": -0.5, "jpeg_prob": 3.0,
     "blur_sigma": (5.0, 1.0), "blur_kernel_size": (21, 40), "motion_length": (-1.0, 5.0),
     "motion_points": 1, "down_methods": ("area", "nearest"), "noise_sigma": (0.1, 0.0),
     "poisson_scale": (0.0, 10.0), "jpeg_quality": (60, 101),
