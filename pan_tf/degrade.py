@@ -407,24 +407,27 @@ def degrade(hr, seed, scale: int, config: DegradeConfig) -> tf.Tensor:
     config = tf.autograph.experimental.do_not_convert(config.for_scale)(scale)
     s_blur, s_down, s_shot, s_read, s_jpeg = _split(seed, 5)
 
-    def clean():
-        x = random_downsample(hr, s_down, scale, config.down_methods)
-        return tf.ensure_shape(tf.clip_by_value(x, 0.0, 1.0), _down_shape(hr.shape, scale))
-
     def degraded():
         return _degrade_steps(hr, s_blur, s_down, s_shot, s_read, s_jpeg, scale, config)
 
     # The gate has a seed of its own (folded in, not split off), so the steps' draws are
     # the same whatever degrade_prob is: a degraded example is degraded identically.
     gate = tf.random.experimental.stateless_fold_in(seed, DEGRADE_GATE_SALT)
-    return _maybe_branch(config.degrade_prob, gate, degraded, clean)
+    x = _maybe_branch(config.degrade_prob, gate, degraded,
+                      lambda: _downsample_step(hr, s_down, scale, config))
+    return tf.ensure_shape(x, _down_shape(hr.shape, scale))
+
+
+def _downsample_step(x, seed, scale: int, config: DegradeConfig):
+    """Step 2, the one a clean input also takes: ↓s by the random method, clipped."""
+    x = random_downsample(x, seed, scale, config.down_methods)
+    return tf.clip_by_value(x, 0.0, 1.0)                       # bicubic overshoots
 
 
 def _degrade_steps(hr, s_blur, s_down, s_shot, s_read, s_jpeg, scale, config):
     """Steps 1–4 (module docstring), each behind its own probability."""
     x = _random_blur(hr, s_blur, config)                       # [H, W, 3]
-    x = random_downsample(x, s_down, scale, config.down_methods)
-    x = tf.clip_by_value(x, 0.0, 1.0)                          # [H/s, W/s, 3]; bicubic overshoots
+    x = _downsample_step(x, s_down, scale, config)             # [H/s, W/s, 3]
 
     shot_gate, shot_scale, shot_seed = _split(s_shot, 3)
     lo, hi = (math.log(v) for v in config.poisson_scale)
@@ -440,5 +443,4 @@ def _degrade_steps(hr, s_blur, s_down, s_shot, s_read, s_jpeg, scale, config):
 
     jpeg_gate, jpeg_seed = _split(s_jpeg, 2)
     quality = _randint(jpeg_seed, *config.jpeg_quality)
-    x = _maybe(config.jpeg_prob, jpeg_gate, lambda y: jpeg_compress(y, quality), x)
-    return tf.ensure_shape(x, _down_shape(hr.shape, scale))
+    return _maybe(config.jpeg_prob, jpeg_gate, lambda y: jpeg_compress(y, quality), x)
