@@ -25,6 +25,7 @@ MIXED_PRECISION = ("none", "bf16", "fp16")
 JIT_COMPILE = ("auto", "true", "false")
 DOWN_METHODS = ("area", "bilinear", "bicubic")
 CONSISTENCY = ("none", "backproject", "backproject_smooth")
+GROW_INIT = ("random", "identity")
 
 
 class ConfigError(ValueError):
@@ -152,6 +153,7 @@ class ModelConfig:
     # Options beyond the paper (off by default; docs/results.md reports them separately):
     conditional_d: bool = False  # D also sees the LR input, upsampled (pix2pix-style)
     consistency: str = "none"    # none | backproject[_smooth]: SR += up(LR - down(SR)) at SR stages
+    grow_init: str = "random"    # random | identity: a new SR block starts as the old output
 
     @property
     def hr_size(self) -> int:
@@ -211,6 +213,12 @@ class ModelConfig:
             raise ConfigError(f"--mbstd_group must be ≥ 1, got {self.mbstd_group}")
         if self.consistency not in CONSISTENCY:
             raise ConfigError(f"--consistency must be one of {CONSISTENCY}, got {self.consistency!r}")
+        if self.grow_init not in GROW_INIT:
+            raise ConfigError(f"--grow_init must be one of {GROW_INIT}, got {self.grow_init!r}")
+        if self.grow_init == "identity" and self.nf(self.hr_size) < 6:
+            raise ConfigError(
+                f"--grow_init=identity needs ≥ 6 feature maps at {self.hr_size} px (it carries "
+                f"the old RGB output as ±copies), got {self.nf(self.hr_size)}: raise --fmap_base")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,6 +272,9 @@ class ScheduleConfig:
         for res, kimg in self.stable_kimg_map:
             if kimg <= 0:
                 raise ConfigError(f"--stable_kimg_map: stable length at resolution {res} must be > 0")
+        if model.grow_init == "identity" and not self.progressive:
+            raise ConfigError("--grow_init=identity initialises the blocks a progressive run adds; "
+                              "it needs --progressive=true")
         for res in ladder:
             if self.learning_rate_at(res) <= 0:
                 raise ConfigError(f"learning rate at resolution {res} must be positive")

@@ -52,6 +52,10 @@ def define_flags() -> None:
                     "SR stages, so it area-downsamples exactly to its input; "
                     "'backproject_smooth' iterates it with a bilinear up (no block grid); "
                     "'none' (paper).")
+    d.DEFINE_string("grow_init", _M.grow_init,
+                    "Beyond the paper: 'identity' starts each new SR decoder block and toRGB as "
+                    "an exact copy of the upsampled old output (new channels added at zero "
+                    "weight), so growing does not move the output; 'random' (paper, ProGAN).")
     # Schedule.
     d.DEFINE_boolean("progressive", _S.progressive,
                      "Grow from --start_res; false trains the last stage only for the same images.")
@@ -187,7 +191,8 @@ def config_from_flags(f=flags.FLAGS) -> Config:
             lr_size=f.lr_size, scale=f.scale, start_res=f.start_res,
             bottleneck_res=f.bottleneck_res, fmap_base=f.fmap_base, fmap_max=f.fmap_max,
             noise=f.noise, skip_levels=f.skip_levels, mbstd_group=f.mbstd_group,
-            conditional_d=f.conditional_d, consistency=f.consistency),
+            conditional_d=f.conditional_d, consistency=f.consistency,
+            grow_init=f.grow_init),
         schedule=ScheduleConfig(
             progressive=f.progressive, fade_kimg=f.fade_kimg, stable_kimg=f.stable_kimg,
             last_stable_kimg=f.last_stable_kimg,

@@ -72,6 +72,18 @@ class PAN(keras.Model):
         self.stage, self.global_batch = stage, global_batch
         self.train_function = None
 
+    def grow(self, stage: int) -> bool:
+        """Called once as ``stage`` starts training. With ``--grow_init=identity`` (beyond
+        the paper) an SR stage's new block starts as the old output upsampled, in G and,
+        from its own weights, in G_ema. Returns whether anything changed."""
+        model = self.config.model
+        res = model.stage_resolutions[stage]
+        if model.grow_init != "identity" or stage == 0 or res <= model.lr_size:
+            return False
+        for g in (self.generator, self.g_ema):
+            g.init_grown_block(res)
+        return True
+
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         """No-op: every variable (networks, trackers, optimizers) exists before fit().
 

@@ -31,10 +31,12 @@ does not depend on the batch it came in.
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from pan_tf.config import ModelConfig
 from pan_tf.layers import (
+    LRELU_SLOPE,
     EqualizedConv2D,
     EqualizedConv2DTranspose,
     NoiseInjection,
@@ -221,6 +223,49 @@ class Generator(keras.Model):
 
     def decoder(self, res: int) -> DecoderBlock:
         return getattr(self, f"dec_{res}")
+
+    def init_grown_block(self, res: int) -> None:
+        """Beyond the paper (``--grow_init=identity``): SR block ``res`` starts as the old path.
+
+        Sets D[res] and toRGB[res] so that ``toRGB[res](D[res](h))`` equals
+        ``upsample2x(toRGB[res/2](h))`` exactly: the block's first six channels carry
+        the old RGB output c as +c and −c (the transposed conv is nearest ×2 → conv, so
+        its centre tap is a 1×1 map after a nearest upsample), and since
+        ``lrelu(c) − lrelu(−c) = 1.2·c`` the conv3×3 and toRGB undo each lrelu with
+        centre taps of ±1/1.2. The other channels keep their random init, and toRGB
+        reads them at weight 0: growing no longer moves the output (a ProGAN block starts
+        random, and the fade carries G from the old image to a random one's successor),
+        while the new channels still get gradients. The noise strengths stay at 0.
+        Weights are stored divided by each layer's He constant (equalized lr).
+        """
+        c = self.config
+        if res <= c.lr_size or res not in c.stage_resolutions[1:]:
+            raise ValueError(f"init_grown_block needs an SR stage above {c.lr_size} px, got {res}")
+        old, block, new = self.to_rgb(res // 2), self.decoder(res), self.to_rgb(res)
+        w_old = old.kernel.numpy()[0, 0] * old.scale                  # [nf(res/2), 3]
+        b_old = old.bias.numpy()                                      # [3]
+        plus_minus = np.array([[1.0, -1.0]], np.float32)              # +c, -c
+        inv = 1.0 / (1.0 + LRELU_SLOPE)
+
+        k_up, b_up = block.up.kernel.numpy(), block.up.bias.numpy()   # [3,3,nf(res/2),nf(res)]
+        k_up[:, :, :, :6] = 0.0
+        k_up[1, 1, :, :6] = np.concatenate([w_old, -w_old], axis=1) / block.up.scale
+        b_up[:6] = np.concatenate([b_old, -b_old])
+        k_conv, b_conv = block.conv.kernel.numpy(), block.conv.bias.numpy()  # [3,3,nf,nf]
+        k_conv[:, :, :, :6] = 0.0
+        undo = inv * np.kron(np.array([[1.0, -1.0], [-1.0, 1.0]], np.float32), np.eye(3))
+        k_conv[1, 1, :6, :6] = undo / block.conv.scale                # ±(a − n)/1.2 = ±c
+        b_conv[:6] = 0.0
+        k_rgb = np.zeros(new.kernel.shape, np.float32)               # [1,1,nf(res),3]
+        k_rgb[0, 0, :6] = inv * np.kron(plus_minus.T, np.eye(3)) / new.scale  # (a − n)/1.2 = c
+        for var, value in ((block.up.kernel, k_up), (block.up.bias, b_up),
+                           (block.conv.kernel, k_conv), (block.conv.bias, b_conv),
+                           (new.kernel, k_rgb), (new.bias, np.zeros(3, np.float32))):
+            var.assign(value)
+        for layer in (block.noise0, block.noise1):
+            if layer is not None:
+                layer.strength.assign(np.where(np.arange(layer.strength.shape[0]) < 6, 0.0,
+                                               layer.strength.numpy()).astype(np.float32))
 
     def call(self, lr, stage: int, alpha=1.0, noise: NoiseSpec | None = None):
         """lr: [N, r_in, r_in, 3] → [N, r, r, 3] with r = stage_resolutions[stage].

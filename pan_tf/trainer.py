@@ -278,6 +278,11 @@ class Trainer:
         with self.stop:
             while images < min(stop_at, schedule.total_images) and not self.stop.requested:
                 phase = schedule.phase_at(images)
+                # The checkpointed optimizer state belongs to the last stage trained, so a
+                # stage that differs is starting now (also when resuming at its start).
+                if self.checkpointer.opt_stage.numpy() != phase.stage and model.grow(phase.stage):
+                    logging.info("stage %d: new block initialised as the old output, upsampled",
+                                 phase.stage)
                 g_opt, d_opt = self._new_optimizers(phase)
                 model.set_stage(phase.stage, phase.batch)
                 model.compile(g_opt, d_opt, jit_compile=self.jit_compile)

@@ -263,3 +263,37 @@ def test_resampling_convs_paint_no_checkerboard():
     down = EqualizedConv2D(3, 3, strides=2)
     z = down(tf.ones([1, 12, 12, 4]))[0, 1:-1, 1:-1]
     np.testing.assert_allclose(z.numpy(), np.broadcast_to(z[0, 0].numpy(), z.shape), atol=1e-5)
+
+
+def test_identity_grow_init_starts_a_new_sr_block_at_the_old_output():
+    config = ModelConfig(**{**LADDER.__dict__, "fmap_base": 512, "grow_init": "identity"})
+    config.validate()
+    G = Generator(config)
+    for r in (16, 32):  # a bias the ±copies must carry too
+        G.to_rgb(r).bias.assign([0.1, -0.2, 0.3])
+    lr = _input(2)
+    for stage, res in ((2, 32), (3, 64)):
+        old = upsample2x(G(lr, stage=stage - 1))
+        assert np.abs(G(lr, stage=stage).numpy() - old.numpy()).max() > 0.1  # random block
+        G.init_grown_block(res)
+        for alpha in (0.0, 0.5, 1.0):
+            out = G(lr, stage=stage, alpha=alpha).numpy()
+            np.testing.assert_allclose(out, old.numpy(), atol=1e-5)  # float32 round-off
+        # The new channels, read at weight 0, still learn: toRGB's kernel gets gradients there.
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(G(lr, stage=stage, noise=NoiseSpec([1, 2], global_batch=4)) ** 2)
+        grad = tape.gradient(loss, G.to_rgb(res).kernel).numpy()
+        assert np.abs(grad[0, 0, 6:]).max() > 1e-3
+    with pytest.raises(ValueError, match="SR stage"):
+        G.init_grown_block(16)
+
+
+def test_identity_grow_init_is_refused_where_it_cannot_work():
+    from pan_tf.config import ConfigError, ScheduleConfig
+    with pytest.raises(ConfigError, match="--fmap_base"):
+        ModelConfig(**{**LADDER.__dict__, "grow_init": "identity"}).validate()  # nf(64) = 4
+    config = ModelConfig(**{**LADDER.__dict__, "fmap_base": 512, "grow_init": "identity"})
+    with pytest.raises(ConfigError, match="--progressive=true"):
+        ScheduleConfig(progressive=False).validate(config)
+    with pytest.raises(ConfigError, match="--grow_init"):
+        ModelConfig(**{**LADDER.__dict__, "grow_init": "zeros"}).validate()

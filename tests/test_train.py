@@ -1,5 +1,6 @@
 """The trainer end to end: quick-start, resume, mirrored, multi-worker, signals, bad flags."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -15,6 +16,8 @@ import tensorflow as tf
 from conftest import REPO, tiny_config
 from pan_tf import trainer as train_lib
 from pan_tf.config import Config
+from pan_tf.gan import PAN
+from pan_tf.layers import upsample2x
 from pan_tf.schedule import Schedule
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
@@ -251,6 +254,29 @@ def test_options_beyond_the_paper_train(tmp_path, image_folder, consistency, ato
     lr = tf.image.resize(tf.random.stateless_uniform([2, 2, 2, 3], [4, 4], -1, 1), [8, 8])
     out = model.g_ema(lr, stage=1)
     np.testing.assert_allclose(tf.nn.avg_pool2d(out, 2, 2, "VALID").numpy(), lr.numpy(), atol=atol)
+
+
+def test_identity_grow_init_runs_once_as_an_sr_stage_starts(tmp_path, image_folder, monkeypatch):
+    calls, real_grow = [], PAN.grow
+
+    def spy(model, stage):  # records each call and how far G, G_ema start from the old output
+        changed = real_grow(model, stage)
+        lr = tf.random.stateless_uniform([2, 8, 8, 3], [5, 5], -1, 1)
+        gap = max(float(tf.reduce_max(tf.abs(g(lr, stage=stage) - upsample2x(g(lr, stage=0)))))
+                  for g in (model.generator, model.g_ema)) if changed else None
+        calls.append((stage, changed, gap))
+        return changed
+
+    monkeypatch.setattr(PAN, "grow", spy)
+    # Stage 0 is images 0-16, stage 1 (×2, SR) fades in over 16-32: stop inside the fade.
+    config = tiny_config(str(image_folder), model={"grow_init": "identity"},
+                         run={"stop_kimg": 0.024})
+    train_lib.train(config, str(tmp_path))
+    assert [c[:2] for c in calls] == [(0, False), (1, True)] and calls[1][2] < 1e-5
+    calls.clear()  # resuming inside stage 1 must not reset its block
+    train_lib.train(dataclasses.replace(config, run=dataclasses.replace(config.run, stop_kimg=0)),
+                    str(tmp_path))
+    assert calls == []
 
 
 def test_discriminator_learns_at_the_first_stage(tmp_path, image_folder):
