@@ -233,10 +233,10 @@ class Generator(keras.Model):
         its centre tap is a 1×1 map after a nearest upsample), and since
         ``lrelu(c) − lrelu(−c) = 1.2·c`` the conv3×3 and toRGB undo each lrelu with
         centre taps of ±1/1.2. The other channels keep their random init, and toRGB
-        reads them at weight 0: growing no longer moves the output (a ProGAN block starts
-        random, and the fade carries G from the old image to a random one's successor),
-        while the new channels still get gradients. The noise strengths stay at 0.
-        Weights are stored divided by each layer's He constant (equalized lr).
+        reads them at weight 0, so they still get gradients. Growing then no longer moves
+        the output, where a ProGAN block starts random and its fade-in blends towards
+        that. The noise strengths stay at 0. Weights are stored divided by each layer's
+        He constant (equalized lr).
         """
         c = self.config
         if res <= c.lr_size or res not in c.stage_resolutions[1:]:
@@ -244,7 +244,6 @@ class Generator(keras.Model):
         old, block, new = self.to_rgb(res // 2), self.decoder(res), self.to_rgb(res)
         w_old = old.kernel.numpy()[0, 0] * old.scale                  # [nf(res/2), 3]
         b_old = old.bias.numpy()                                      # [3]
-        plus_minus = np.array([[1.0, -1.0]], np.float32)              # +c, -c
         inv = 1.0 / (1.0 + LRELU_SLOPE)
 
         k_up, b_up = block.up.kernel.numpy(), block.up.bias.numpy()   # [3,3,nf(res/2),nf(res)]
@@ -257,15 +256,16 @@ class Generator(keras.Model):
         k_conv[1, 1, :6, :6] = undo / block.conv.scale                # ±(a − n)/1.2 = ±c
         b_conv[:6] = 0.0
         k_rgb = np.zeros(new.kernel.shape, np.float32)               # [1,1,nf(res),3]
-        k_rgb[0, 0, :6] = inv * np.kron(plus_minus.T, np.eye(3)) / new.scale  # (a − n)/1.2 = c
+        k_rgb[0, 0, :6] = inv * np.kron([[1.0], [-1.0]], np.eye(3)) / new.scale  # (a − n)/1.2 = c
         for var, value in ((block.up.kernel, k_up), (block.up.bias, b_up),
                            (block.conv.kernel, k_conv), (block.conv.bias, b_conv),
                            (new.kernel, k_rgb), (new.bias, np.zeros(3, np.float32))):
             var.assign(value)
         for layer in (block.noise0, block.noise1):
             if layer is not None:
-                layer.strength.assign(np.where(np.arange(layer.strength.shape[0]) < 6, 0.0,
-                                               layer.strength.numpy()).astype(np.float32))
+                strength = layer.strength.numpy()
+                strength[:6] = 0.0
+                layer.strength.assign(strength)
 
     def call(self, lr, stage: int, alpha=1.0, noise: NoiseSpec | None = None):
         """lr: [N, r_in, r_in, 3] → [N, r, r, 3] with r = stage_resolutions[stage].
