@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Issue 7: a faces run that branches off another at one of its checkpoints. It shares the
 # base run's first IMAGES images (its checkpoint and the stages exported by then), trains on
-# with extra flags, and evaluates like bench/faces_experiment.sh. The data stream and the
-# training noise are functions of (seed, images shown), so when the flags only change what
-# happens after IMAGES (e.g. --grow_init, which acts at the SR stages), the branch is the
-# full run those flags would give, minus the base run's time up to IMAGES.
+# with extra flags through bench/faces_experiment.sh (so a NAME that script knows, e.g.
+# nonoise, brings its flags too). The data stream and the training noise are functions of
+# (seed, images shown), so when the flags only change what happens after IMAGES (e.g.
+# --grow_init, which acts at the SR stages), the branch is the full run those flags would
+# give, minus the base run's time up to IMAGES.
 #
 #   bash bench/faces_branch.sh runs/faces_v5/pan 75008 pan_growid --grow_init=identity
 #
@@ -26,17 +27,8 @@ for version in "$base"/export/pan/*/; do        # the base run's stages finished
          "$version/assets/stage.json")
   [ "$seen" -le "$images" ] && cp -r "$version" "$workdir/export/pan/"
 done
-cmd=(python -m pan_tf.train --flagfile=configs/faces_x4_cpu.flags --workdir="$workdir"
-     --checkpoint_kimg=5 --keep_checkpoints=30 "$@")
-echo "${cmd[*]}  # branched off $ckpt" > "$workdir/command"
-start=$(date +%s)
-"${cmd[@]}" > "$workdir/train.log" 2>&1
-echo $(( $(date +%s) - start )) > "$workdir/wall_seconds_from_$images"
-held_out='../shared/data/faces256/002[5-9][0-9].png'
-for lr in bicubic pipeline; do
-  python -m pan_tf.evaluate --model="$workdir/export/pan" --label=x4 --hr_dir="$held_out" \
-    --scale=4 --degrade=$lr --report="$workdir/eval_$lr" > "$workdir/eval_$lr.log" 2>&1
-done
+# Training, the command file, the wall time and both evaluations as for any faces run.
+RUNS=$(dirname "$workdir") WALL_FILE=wall_seconds_from_$images \
+  bash bench/faces_experiment.sh "$name" --checkpoint_kimg=5 --keep_checkpoints=30 "$@"
+echo "# branched off $ckpt" >> "$workdir/command"
 python bench/faces_stages.py "$workdir" --all_checkpoints > "$workdir/stages.txt" 2>&1
-echo "$name: $(cat "$workdir/wall_seconds_from_$images") s after $images images"
-cat "$workdir/eval_bicubic.md"

@@ -10,7 +10,9 @@
 #   bash bench/faces_experiment.sh nonoise        # --noise=false
 #   bash bench/faces_experiment.sh NAME --flag=…  # any other variant
 #
-# Writes runs/faces/NAME/{train.log,wall_seconds,command,eval_bicubic.*,eval_pipeline.*}.
+# Writes runs/faces/NAME/{train.log,wall_seconds,command,eval_bicubic.*,eval_pipeline.*}
+# ($RUNS/NAME when RUNS is set; the wall time goes to $WALL_FILE if set, which
+# bench/faces_branch.sh uses for a run that resumes another's checkpoint).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=$1; shift || true
@@ -31,9 +33,10 @@ cmd=(python -m pan_tf.train --flagfile=configs/faces_x4_cpu.flags --workdir="$wo
 echo "${cmd[*]}" > "$workdir/command"
 start=$(date +%s)
 "${cmd[@]}" > "$workdir/train.log" 2>&1
-echo $(( $(date +%s) - start )) > "$workdir/wall_seconds"
+wall_file=${WALL_FILE:-wall_seconds}
+echo $(( $(date +%s) - start )) > "$workdir/$wall_file"
 for lr in bicubic pipeline; do
   python -m pan_tf.evaluate --model="$workdir/export/pan" --label=x4 --hr_dir="$held_out" \
     --scale=4 --degrade=$lr --report="$workdir/eval_$lr" > "$workdir/eval_$lr.log" 2>&1
 done
-echo "$name: $(cat "$workdir/wall_seconds") s"; cat "$workdir/eval_bicubic.md"
+echo "$name: $(cat "$workdir/$wall_file") s"; cat "$workdir/eval_bicubic.md"
