@@ -78,7 +78,7 @@ class PAN(keras.Model):
         from its own weights, in G_ema. Returns whether anything changed."""
         model = self.config.model
         res = model.stage_resolutions[stage]
-        if model.grow_init != "identity" or stage == 0 or res <= model.lr_size:
+        if model.grow_init != "identity" or res <= model.lr_size:  # stage 0 is ≤ lr_size
             return False
         for g in (self.generator, self.g_ema):
             g.init_grown_block(res)
