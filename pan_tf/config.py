@@ -26,6 +26,7 @@ JIT_COMPILE = ("auto", "true", "false")
 DOWN_METHODS = ("area", "bilinear", "bicubic")
 CONSISTENCY = ("none", "backproject", "backproject_smooth")
 GROW_INIT = ("random", "identity")
+SR_FREEZE = ("none", "unet", "previous")
 
 
 class ConfigError(ValueError):
@@ -235,6 +236,7 @@ class ScheduleConfig:
     lr_map: tuple[tuple[int, float], ...] = ()   # per-resolution step size overrides
     batch_size: int = 4                  # global batch where batch_map has no entry, images
     batch_map: tuple[tuple[int, int], ...] = ()  # per-resolution global batch overrides
+    sr_freeze: str = "none"              # none | unet | previous: G weights held at SR stages
 
     def learning_rate_at(self, res: int) -> float:
         return dict(self.lr_map).get(res, self.learning_rate)
@@ -272,6 +274,11 @@ class ScheduleConfig:
         for res, kimg in self.stable_kimg_map:
             if kimg <= 0:
                 raise ConfigError(f"--stable_kimg_map: stable length at resolution {res} must be > 0")
+        if self.sr_freeze not in SR_FREEZE:
+            raise ConfigError(f"--sr_freeze must be one of {SR_FREEZE}, got {self.sr_freeze!r}")
+        if self.sr_freeze != "none" and not self.progressive:
+            raise ConfigError("--sr_freeze holds blocks that earlier stages trained; "
+                              "it needs --progressive=true")
         if model.grow_init == "identity" and not self.progressive:
             raise ConfigError("--grow_init=identity initialises the blocks a progressive run adds; "
                               "it needs --progressive=true")

@@ -66,6 +66,11 @@ def define_flags() -> None:
     d.DEFINE_string("fade_kimg_map", "", "Per-resolution fade-in lengths, kimg, e.g. '16:20'.")
     d.DEFINE_string("stable_kimg_map", "",
                     "Per-resolution stable lengths, kimg, e.g. '8:40' (overrides --last_stable_kimg too).")
+    d.DEFINE_string("sr_freeze", _S.sr_freeze,
+                    "A reading of the paper's Eq. 2 (chi_j learned on the pretrained chi_i): at "
+                    "SR stages, 'unet' holds the restoration U-Net (every block at <= --lr_size) "
+                    "and trains the SR decoder blocks; 'previous' trains only the stage's new "
+                    "decoder block and toRGB; 'none' (ProGAN, the default) trains every block.")
     d.DEFINE_float("learning_rate", _S.learning_rate, "Adam step size where --lr_map has no entry.")
     d.DEFINE_string("lr_map", "", "Per-resolution step sizes, e.g. '128:0.0015,256:0.002'.")
     d.DEFINE_integer("batch_size", _S.batch_size, "Global batch where --batch_map has no entry.")
@@ -199,7 +204,8 @@ def config_from_flags(f=flags.FLAGS) -> Config:
             fade_kimg_map=parse_map("fade_kimg_map", f.fade_kimg_map, float),
             stable_kimg_map=parse_map("stable_kimg_map", f.stable_kimg_map, float),
             learning_rate=f.learning_rate, lr_map=parse_map("lr_map", f.lr_map, float),
-            batch_size=f.batch_size, batch_map=parse_map("batch_map", f.batch_map, int)),
+            batch_size=f.batch_size, batch_map=parse_map("batch_map", f.batch_map, int),
+            sr_freeze=f.sr_freeze),
         train=TrainConfig(
             loss=f.loss, r1_gamma=f.r1_gamma, r1_reference_res=f.r1_reference_res,
             r1_interval=f.r1_interval,

@@ -178,7 +178,7 @@ class PAN(keras.Model):
             fake_logits = self._disc(fakes, alpha, lr)
             per_example = losses.generator_loss(fake_logits)
             loss = self._average(per_example, self.g_optimizer)
-        self._apply(self.g_optimizer, tape, loss, self.generator.trainable_variables)
+        self._apply(self.g_optimizer, tape, loss, self._g_weights())
         return {"g_loss": tf.reduce_mean(per_example), "fake_logits": tf.reduce_mean(fake_logits)}
 
     def _pixel_loss_step(self, lr, reals, alpha):
@@ -188,8 +188,12 @@ class PAN(keras.Model):
                                    noise=self._noise(1, lr.shape[0]))
             per_example = losses.pixel_loss(fakes, reals, self.config.train.loss)
             loss = self._average(per_example, self.g_optimizer)
-        self._apply(self.g_optimizer, tape, loss, self.generator.trainable_variables)
+        self._apply(self.g_optimizer, tape, loss, self._g_weights())
         return {"g_loss": tf.reduce_mean(per_example)}
+
+    def _g_weights(self) -> list:
+        """G's weights this stage updates (all of them unless --sr_freeze holds some)."""
+        return self.generator.trainable_at(self.stage, self.config.schedule.sr_freeze)
 
     def _apply(self, optimizer, tape, scaled_loss, variables):
         grads = tape.gradient(scaled_loss, variables)

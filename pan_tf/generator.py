@@ -224,6 +224,23 @@ class Generator(keras.Model):
     def decoder(self, res: int) -> DecoderBlock:
         return getattr(self, f"dec_{res}")
 
+    def trainable_at(self, stage: int, sr_freeze: str = "none") -> list:
+        """The weights a step of ``stage`` updates (``--sr_freeze``, a reading of Eq. 2).
+
+        'none' (ProGAN): every weight; blocks the stage does not use get no gradient.
+        At SR stages (output above lr_size), 'unet' keeps the restoration U-Net as the
+        earlier stages trained it and updates the SR decoder blocks and their toRGBs;
+        'previous' updates the stage's new decoder block and toRGB only. Restoration
+        stages always train every weight.
+        """
+        c = self.config
+        res = c.stage_resolutions[stage]
+        if sr_freeze == "none" or res <= c.lr_size:
+            return self.trainable_variables
+        lowest = res if sr_freeze == "previous" else 2 * c.lr_size
+        return [v for r in c.stage_resolutions if lowest <= r <= res
+                for v in (*self.decoder(r).trainable_variables, *self.to_rgb(r).trainable_variables)]
+
     def init_grown_block(self, res: int) -> None:
         """Beyond the paper (``--grow_init=identity``): SR block ``res`` starts as the old path.
 

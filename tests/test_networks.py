@@ -297,3 +297,30 @@ def test_identity_grow_init_is_refused_where_it_cannot_work():
         ScheduleConfig(progressive=False).validate(config)
     with pytest.raises(ConfigError, match="--grow_init"):
         ModelConfig(**{**LADDER.__dict__, "grow_init": "zeros"}).validate()
+
+
+def _names(variables):
+    return {v.path.split("/")[0] for v in variables}
+
+
+def test_sr_freeze_selects_the_weights_an_sr_stage_trains(nets):
+    G, _ = nets
+    every = G.trainable_variables
+    for mode in ("none", "unet", "previous"):
+        for stage in (0, 1):                     # restoration stages train everything
+            assert G.trainable_at(stage, mode) == every
+    assert G.trainable_at(3, "none") == every
+    assert _names(G.trainable_at(2, "unet")) == _names(G.trainable_at(2, "previous")) \
+        == {"dec_32", "to_rgb_32"}
+    assert _names(G.trainable_at(3, "unet")) == {"dec_32", "to_rgb_32", "dec_64", "to_rgb_64"}
+    assert _names(G.trainable_at(3, "previous")) == {"dec_64", "to_rgb_64"}
+    # A decoder block brings its noise strengths: they are part of what the stage learns.
+    assert len(G.trainable_at(3, "previous")) == len(G.decoder(64).trainable_variables) + 2
+
+
+def test_sr_freeze_needs_a_progressive_run():
+    from pan_tf.config import ConfigError, ScheduleConfig
+    with pytest.raises(ConfigError, match="--progressive=true"):
+        ScheduleConfig(progressive=False, sr_freeze="unet").validate(LADDER)
+    with pytest.raises(ConfigError, match="--sr_freeze"):
+        ScheduleConfig(sr_freeze="all").validate(LADDER)

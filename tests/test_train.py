@@ -279,6 +279,21 @@ def test_identity_grow_init_runs_once_as_an_sr_stage_starts(tmp_path, image_fold
     assert calls == []
 
 
+def test_sr_freeze_trains_only_the_new_sr_block(tmp_path, image_folder):
+    # Stage 0 (8 px, restoration) ends at 16 images; stage 1 (×2, SR) runs to 48.
+    config = tiny_config(str(image_folder), schedule={"sr_freeze": "previous"},
+                         run={"stop_kimg": 0.016})
+    before = _weights(train_lib.train(config, str(tmp_path)).model)
+    config = dataclasses.replace(config, run=dataclasses.replace(config.run, stop_kimg=0))
+    after = _weights(train_lib.train(config, str(tmp_path)).model)
+    new = {k for k in before if k.split("/")[0] in ("dec_16", "to_rgb_16")}
+    assert new and new < before.keys() == after.keys()
+    _assert_same({k: before[k] for k in before.keys() - new},
+                 {k: after[k] for k in after.keys() - new}, atol=0)  # held bit for bit
+    assert all(np.abs(after[k] - before[k]).max() > 0 for k in new
+               if not k.endswith("strength"))  # noise strengths may stay at their 0 init
+
+
 def test_discriminator_learns_at_the_first_stage(tmp_path, image_folder):
     # Regression (issue 7): the paper's γ = 5 applied literally at 8 px made R1 dominate
     # Eq. 3, so D went flat (logits ≈ 0, d_loss ≥ log 4) and G never left its random
