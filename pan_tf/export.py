@@ -52,10 +52,14 @@ initialises exactly the variables the graph reads.
 
 ``python -m pan_tf.export --workdir=DIR [--stage=N]`` re-exports ``G_ema`` from the
 workdir's latest checkpoint (by default every stage that checkpoint finished).
+``--consistency=backproject_smooth --model_name=NAME`` (beyond the paper) exports the
+same weights with the back-projection layer in the graph, as ``export/NAME/`` next to
+the run's own versions: a model trained without the layer gets it at inference only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -63,7 +67,7 @@ import uuid
 
 import tensorflow as tf
 
-from pan_tf.config import Config, ModelConfig
+from pan_tf.config import CONSISTENCY, Config, ConfigError, ModelConfig
 from pan_tf.generator import INFERENCE_NOISE_SEED, Generator, NoiseSpec, inference_noise
 
 EXPORT_DIR = "export"                  # under the workdir
@@ -389,8 +393,13 @@ def write_models_config(export_root: str, serving_root: str = SERVING_ROOT,
 
 
 # -- re-export from a workdir ------------------------------------------------------
-def load_workdir(workdir: str) -> tuple[Config, Generator, int]:
-    """(config, G_ema restored from the latest checkpoint, images_seen) of a training workdir."""
+def load_workdir(workdir: str, consistency: str | None = None,
+                 model_name: str | None = None) -> tuple[Config, Generator, int]:
+    """(config, G_ema restored from the latest checkpoint, images_seen) of a training workdir.
+
+    ``consistency`` / ``model_name`` replace the run's own in the returned config: the
+    back-projection layer has no weights, so one checkpoint serves any choice of it.
+    """
     if not tf.io.gfile.isdir(workdir):
         raise ExportError(f"--workdir={workdir} does not exist")
     config_path = os.path.join(workdir, "config.json")
@@ -398,6 +407,7 @@ def load_workdir(workdir: str) -> tuple[Config, Generator, int]:
         raise ExportError(f"--workdir={workdir} has no config.json; is it a pan_tf.train workdir?")
     with tf.io.gfile.GFile(config_path) as f:
         config = Config.from_dict(json.load(f))
+    config = _override(config, consistency, model_name)
     checkpoint = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
     if checkpoint is None:
         raise ExportError(f"--workdir={workdir} has no checkpoint in checkpoints/; "
@@ -410,6 +420,18 @@ def load_workdir(workdir: str) -> tuple[Config, Generator, int]:
     return config, g_ema, images_seen
 
 
+def _override(config: Config, consistency: str | None, model_name: str | None) -> Config:
+    model, run = config.model, config.run
+    if consistency is not None:
+        model = dataclasses.replace(model, consistency=consistency)
+    if model_name is not None:
+        run = dataclasses.replace(run, model_name=model_name)
+    try:
+        return dataclasses.replace(config, model=model, run=run).validate()
+    except ConfigError as e:
+        raise ExportError(str(e)) from None
+
+
 def finished_stages(config: Config, images_seen: int) -> list[int]:
     """Stages the schedule trains whose end is ≤ images_seen."""
     from pan_tf.schedule import Schedule
@@ -418,9 +440,11 @@ def finished_stages(config: Config, images_seen: int) -> list[int]:
     return [s for s in schedule.stages if schedule.stage_end(s) <= images_seen]
 
 
-def export_workdir(workdir: str, stage: int | None = None) -> list[str]:
-    """Re-exports G_ema of the latest checkpoint at ``stage`` (default: every finished stage)."""
-    config, g_ema, images_seen = load_workdir(workdir)
+def export_workdir(workdir: str, stage: int | None = None, consistency: str | None = None,
+                   model_name: str | None = None) -> list[str]:
+    """Re-exports G_ema of the latest checkpoint at ``stage`` (default: every finished stage),
+    optionally with another consistency layer and under another model name."""
+    config, g_ema, images_seen = load_workdir(workdir, consistency, model_name)
     done = finished_stages(config, images_seen)
     if stage is None:
         if not done:
@@ -439,7 +463,8 @@ def export_workdir(workdir: str, stage: int | None = None) -> list[str]:
 
 
 def main(argv=None) -> int:
-    """CLI: ``python -m pan_tf.export --workdir=DIR [--stage=N] [--serving_root=/models]``."""
+    """CLI: ``python -m pan_tf.export --workdir=DIR [--stage=N] [--serving_root=/models]
+    [--consistency=MODE] [--model_name=NAME]``."""
     import argparse
 
     parser = argparse.ArgumentParser(
@@ -453,11 +478,19 @@ def main(argv=None) -> int:
                              "the serving image's mount point)")
     parser.add_argument("--models_config_only", action="store_true",
                         help="only rewrite export/models.config")
+    parser.add_argument("--consistency", choices=CONSISTENCY, default=None,
+                        help="beyond the paper: the back-projection layer the exported SR "
+                             "stages apply, whatever the run trained with (default: the run's "
+                             "--consistency). Export it under another --model_name to keep "
+                             "the run's own versions")
+    parser.add_argument("--model_name", default=None,
+                        help="export/<model_name>/ to write (default: the run's --model_name)")
     args = parser.parse_args(argv)
     try:
         export_root = os.path.join(args.workdir, EXPORT_DIR)
         if not args.models_config_only:
-            for path in export_workdir(args.workdir, args.stage):
+            for path in export_workdir(args.workdir, args.stage, args.consistency,
+                                       args.model_name):
                 print(f"exported {path}")
         elif not tf.io.gfile.isdir(export_root):
             raise ExportError(f"{export_root} does not exist; nothing exported yet")

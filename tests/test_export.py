@@ -331,3 +331,38 @@ def test_reexport_from_a_workdir(trained, tmp_path, capsys):
     (no_config / "config.json").write_text((workdir / "config.json").read_text())
     assert export_lib.main([f"--workdir={no_config}"]) == 1
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_reexport_with_a_consistency_layer_beside_the_runs_own(trained, tmp_path, capsys):
+    workdir = tmp_path / "copy"
+    shutil.copytree(trained[0], workdir)
+    own = (workdir / "export" / "pan" / "2" / "saved_model.pb").read_bytes()
+    assert export_lib.main([f"--workdir={workdir}", "--stage=2", "--model_name=pan_bp",
+                            "--consistency=backproject_smooth"]) == 0
+    assert (workdir / "export" / "pan" / "2" / "saved_model.pb").read_bytes() == own
+    info = json.loads((workdir / "export" / "pan_bp" / "2" / "assets" / "stage.json").read_text())
+    assert info["model_name"] == "pan_bp" and info["config"]["model"]["consistency"] == \
+        "backproject_smooth" and info["images_seen"] == 80
+    text = (workdir / "export" / "models.config").read_text()
+    assert 'name: "pan"' in text and 'name: "pan_bp"' in text
+
+    # A smooth input (2×2 colours, bilinearly up to 8 px), so little of the residual sits
+    # near the LR Nyquist frequency, which the layer removes slowest: with it the 4×4 box
+    # averages meet the input; the same weights without it are far off.
+    lr = tf.image.resize(tf.random.stateless_uniform([2, 2, 2, 3], [6, 6], 0, 255), [8, 8])
+    lr = tf.cast(tf.round(lr), tf.uint8)
+
+    def box_error(model):
+        sr = tf.saved_model.load(str(workdir / "export" / model / "2")) \
+            .signatures["serving_default"](images=lr)["sr_images"]
+        down = tf.nn.avg_pool2d(tf.cast(sr, tf.float32), 4, 4, "VALID")
+        return float(tf.reduce_max(tf.abs(down - tf.cast(lr, tf.float32))))
+
+    # Measured 1.7 and 142 (an 80-image G is far from its input): the six passes leave
+    # about 1% of the worst box's residual; the bound 3 leaves it 75% room.
+    assert box_error("pan_bp") < 3.0 and box_error("pan") > 30.0
+
+    capsys.readouterr()
+    assert export_lib.main([f"--workdir={workdir}", "--model_name=a/b"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--model_name" in err[0], err
