@@ -433,11 +433,17 @@ def _override(config: Config, consistency: str | None, model_name: str | None) -
 
 
 def finished_stages(config: Config, images_seen: int) -> list[int]:
-    """Stages the schedule trains whose end is ≤ images_seen."""
+    """Stages the schedule trains whose end is ≤ images_seen, and the stage a spent
+    ``--stop_kimg`` budget ended in: the trainer exports that one too (e.g. a
+    ``--progressive=false`` run stopped before its schedule's end)."""
     from pan_tf.schedule import Schedule
 
     schedule = Schedule(config.model, config.schedule)
-    return [s for s in schedule.stages if schedule.stage_end(s) <= images_seen]
+    done = [s for s in schedule.stages if schedule.stage_end(s) <= images_seen]
+    stop_at = int(config.run.stop_kimg * 1000)
+    if 0 < stop_at <= images_seen < schedule.total_images:
+        done.append(schedule.phase_at(images_seen - 1).stage)
+    return sorted(set(done))
 
 
 def export_workdir(workdir: str, stage: int | None = None, consistency: str | None = None,

@@ -5,6 +5,7 @@ label r8), ×2 (version 1, x2) and ×4 (version 2, x4). Training exports each
 stage as it ends; every check below reads those SavedModels.
 """
 
+import dataclasses
 import json
 import os
 import shutil
@@ -366,3 +367,16 @@ def test_reexport_with_a_consistency_layer_beside_the_runs_own(trained, tmp_path
     assert export_lib.main([f"--workdir={workdir}", "--model_name=a/b"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--model_name" in err[0], err
+
+
+def test_a_spent_stop_kimg_budget_counts_as_finished_like_the_trainer_exports_it(image_folder):
+    # Stages end at 16, 48 and 80 images. The trainer exports the stage that a spent
+    # --stop_kimg budget ends in; re-exporting from that checkpoint must be allowed too.
+    config = _config(str(image_folder))
+    assert export_lib.finished_stages(config, 24) == [0]
+    stopped = dataclasses.replace(config, run=dataclasses.replace(config.run, stop_kimg=0.024))
+    assert export_lib.finished_stages(stopped, 20) == [0]
+    assert export_lib.finished_stages(stopped, 24) == [0, 1]
+    nonprog = dataclasses.replace(stopped, schedule=dataclasses.replace(
+        stopped.schedule, progressive=False))
+    assert export_lib.finished_stages(nonprog, 24) == [2]
