@@ -27,7 +27,6 @@ esac
 extra+=("$@")
 runs=${RUNS:-runs/faces}
 workdir=$runs/$name
-held_out='../shared/data/faces256/002[5-9][0-9].png'
 mkdir -p "$workdir"
 cmd=(python -m pan_tf.train --flagfile=configs/faces_x4_cpu.flags --workdir="$workdir" "${extra[@]}")
 echo "${cmd[*]}" > "$workdir/command"
@@ -35,8 +34,5 @@ start=$(date +%s)
 "${cmd[@]}" > "$workdir/train.log" 2>&1
 wall_file=${WALL_FILE:-wall_seconds}
 echo $(( $(date +%s) - start )) > "$workdir/$wall_file"
-for lr in bicubic pipeline; do
-  python -m pan_tf.evaluate --model="$workdir/export/pan" --label=x4 --hr_dir="$held_out" \
-    --scale=4 --degrade=$lr --report="$workdir/eval_$lr" > "$workdir/eval_$lr.log" 2>&1
-done
+bash bench/faces_eval.sh "$workdir" "$workdir/export/pan"
 echo "$name: $(cat "$workdir/$wall_file") s"; cat "$workdir/eval_bicubic.md"

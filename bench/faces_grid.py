@@ -1,7 +1,8 @@
 """Side-by-side grid of several exported models on the held-out faces (issue 7).
 
-    python bench/faces_grid.py --models=L1:runs/faces/l1,PAN:runs/faces/pan \\
-        --hr='../shared/data/faces256/002[5-9][0-9].png' --count=6 --out=docs/faces_grid.png
+    python bench/faces_grid.py --hr='../shared/data/faces256/002[5-9][0-9].png' \\
+        --models=L1:runs/faces/l1,PAN:runs/faces/pan,PAN+layer:runs/faces/pan/export/pan_ibp \\
+        --count=6 --out=docs/faces_grid.png
 
 Columns: LR (nearest) | bicubic | each model | HR, rows = the first ``count``
 held-out faces. LR is the antialiased bicubic downscale that
@@ -27,7 +28,9 @@ from pan_tf import inference  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", required=True, help="NAME:WORKDIR,… (uses export/pan x4)")
+    parser.add_argument("--models", required=True,
+                        help="NAME:PATH,… where PATH is a training workdir (its export/pan) "
+                             "or an exported model's folder (e.g. WORKDIR/export/pan_ibp)")
     parser.add_argument("--label", default="x4")
     parser.add_argument("--hr", required=True, help="held-out HR images: folder or glob")
     parser.add_argument("--count", type=int, default=6)
@@ -37,9 +40,10 @@ def main():
 
     models = []
     for item in args.models.split(","):
-        name, workdir = item.split(":", 1)
-        models.append((name, inference.load_model(os.path.join(workdir, "export", "pan"),
-                                                  args.label)))
+        name, path = item.split(":", 1)
+        if os.path.isdir(os.path.join(path, "export")):
+            path = os.path.join(path, "export", "pan")
+        models.append((name, inference.load_model(path, args.label)))
     size = models[0][1].info["resolution"]
     scale = models[0][1].info["scale"]
     paths = inference.list_inputs(args.hr)[: args.count]
