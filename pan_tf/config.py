@@ -376,6 +376,11 @@ class RunConfig:
     max_input_pixels: int = 4096 * 4096  # exported graphs reject larger inputs
     verbose: int = 1              # Keras progress bar: 0 silent, 1 bar, 2 one line per tick
 
+    @property
+    def stop_images(self) -> int:
+        """``stop_kimg`` in images; 0 = no budget (train to the schedule's end)."""
+        return int(self.stop_kimg * 1000)
+
     def validate(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"--strategy must be one of {STRATEGIES}, got {self.strategy!r}")

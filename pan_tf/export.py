@@ -439,10 +439,10 @@ def finished_stages(config: Config, images_seen: int) -> list[int]:
     from pan_tf.schedule import Schedule
 
     schedule = Schedule(config.model, config.schedule)
-    done = [s for s in schedule.stages if schedule.stage_end(s) <= images_seen]
-    stop_at = int(config.run.stop_kimg * 1000)
-    if 0 < stop_at <= images_seen < schedule.total_images:
-        done.append(schedule.phase_at(images_seen - 1).stage)
+    done = [s for s in schedule.stages if schedule.stage_done(s, images_seen)]
+    last = schedule.phase_at(images_seen - 1).stage
+    if images_seen > 0 and schedule.stage_done(last, images_seen, config.run.stop_images):
+        done.append(last)
     return sorted(set(done))
 
 

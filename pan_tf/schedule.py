@@ -73,6 +73,13 @@ class Schedule:
     def stage_end(self, stage: int) -> int:
         return next(b[3] for b in self._bounds if b[0] == stage)
 
+    def stage_done(self, stage: int, images_seen: int, stop_images: int = 0) -> bool:
+        """Whether ``stage``'s weights at ``images_seen`` are the ones it ends with, so
+        the trainer exports them: the stage's end is reached, or a ``--stop_kimg`` budget
+        (``stop_images`` > 0) is spent inside it. The trainer, its resume check and
+        ``pan_tf.export`` all decide with this one rule."""
+        return images_seen >= self.stage_end(stage) or 0 < stop_images <= images_seen
+
     def phase_at(self, images_seen: int) -> Phase:
         """The phase at ``images_seen``; past the end, the last stage at α = 1."""
         images_seen = max(0, int(images_seen))

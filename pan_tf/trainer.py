@@ -274,7 +274,7 @@ class Trainer:
         config, model, schedule = self.config, self.model, self.schedule
         images = self.checkpointer.restore_networks()
         self._export_if_missed(images)
-        stop_at = int(config.run.stop_kimg * 1000) or schedule.total_images
+        stop_at = config.run.stop_images or schedule.total_images
         with self.stop:
             while images < min(stop_at, schedule.total_images) and not self.stop.requested:
                 phase = schedule.phase_at(images)
@@ -302,30 +302,35 @@ class Trainer:
                           callbacks=[StageCallback(self, phase, end)], verbose=config.run.verbose)
                 images = int(model.images_seen.numpy())
                 self.checkpointer.save()
-                if images >= phase.stage_end or (images >= stop_at and not self.stop.requested):
+                budget = 0 if self.stop.requested else config.run.stop_images
+                if schedule.stage_done(phase.stage, images, budget):
                     # A finished stage, or the --stop_kimg budget spent mid-stage: either
                     # way the user gets the G_ema they paid for (a resumed run re-exports).
                     self.write_samples()
-                    self.finish_stage(phase)
+                    self.finish_stage(phase.stage)
         return model
 
-    def finish_stage(self, phase: Phase) -> None:
+    def finish_stage(self, stage: int) -> None:
         """A stage is complete: export G_ema as SavedModel version ``stage`` (chief only)."""
         if self.config.run.export and self.chief:
-            path = export_lib.export_stage(self.model.g_ema, self.config, phase.stage,
+            path = export_lib.export_stage(self.model.g_ema, self.config, stage,
                                            self.workdir, int(self.model.images_seen.numpy()))
-            logging.info("exported stage %d to %s", phase.stage, path)
+            logging.info("exported stage %d to %s", stage, path)
 
     def _export_if_missed(self, images: int) -> None:
-        """A run killed between a stage's final checkpoint and its export resumes at
-        exactly that stage's end: the restored weights are the stage's, so export now."""
-        if not (self.config.run.export and self.chief):
+        """A run killed between a stage's final checkpoint and its export (at the stage's
+        end or at a spent --stop_kimg budget) resumes with exactly the weights it would
+        have exported: export them now, unless that version already holds them."""
+        stage = int(self.checkpointer.opt_stage.numpy())  # the stage trained last
+        if not (self.config.run.export and self.chief and stage >= 0
+                and self.schedule.stage_done(stage, images, self.config.run.stop_images)):
             return
         model_dir = os.path.join(self.workdir, export_lib.EXPORT_DIR, self.config.run.model_name)
-        for stage in self.schedule.stages:
-            if (self.schedule.stage_end(stage) == images
-                    and stage not in export_lib.exported_versions(model_dir)):
-                self.finish_stage(self.schedule.phase_at(images - 1))
+        exported = export_lib.exported_versions(model_dir).get(stage, {})
+        if exported.get("images_seen") != images:
+            logging.info("stage %d ended at %d images but was not exported; exporting now",
+                         stage, images)
+            self.finish_stage(stage)
 
 
 def _crossed(before: int, after: int, interval_kimg: float) -> bool:

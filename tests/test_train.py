@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO, tiny_config
+from pan_tf import export as export_lib
 from pan_tf import trainer as train_lib
 from pan_tf.config import Config
 from pan_tf.gan import PAN
@@ -222,22 +223,40 @@ def test_config_round_trips_through_json(image_folder):
     assert Config.from_dict(json.loads(config.to_json())) == config
 
 
-def test_export_missed_by_a_crash_is_made_on_resume(tmp_path, image_folder):
-    # Stop exactly at the end of stage 0 (16 images) with exports on, then lose the
-    # export as if the process died between the checkpoint and the SavedModel.
-    config = tiny_config(str(image_folder), run={"export": True, "stop_kimg": 0.016})
-    train_lib.train(config, str(tmp_path))
-    version = tmp_path / "export" / "pan" / "0"
-    assert (version / "saved_model.pb").exists()
-    shutil.rmtree(version)
-    resumed = tiny_config(str(image_folder), run={"export": True, "stop_kimg": 0.016})
-    train_lib.train(resumed, str(tmp_path))
-    assert (version / "assets" / "stage.json").exists()
-    # Stopping at --stop_kimg mid-stage exports the stage in progress as it stands.
-    mid = tiny_config(str(image_folder), run={"export": True, "stop_kimg": 0.024})
-    train_lib.train(mid, str(tmp_path))
-    info = json.loads((tmp_path / "export" / "pan" / "1" / "assets" / "stage.json").read_text())
-    assert info["images_seen"] == 24
+def test_export_missed_by_a_crash_is_made_on_resume(tmp_path, image_folder, monkeypatch):
+    # Stage 0 ends at 16 images, stage 1 at 48. Each run below dies in its export, right
+    # after its final checkpoint, as a process killed there would; the resumed run (same
+    # flags) must export exactly the weights that checkpoint holds.
+    class Killed(Exception):
+        pass
+
+    real_export = export_lib.export_stage
+
+    def killed(*args, **kwargs):
+        raise Killed
+
+    def stage_json(stage):
+        path = tmp_path / "export" / "pan" / str(stage) / "assets" / "stage.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def crash_then_resume(stop_kimg):
+        config = tiny_config(str(image_folder), run={"export": True, "stop_kimg": stop_kimg})
+        monkeypatch.setattr(export_lib, "export_stage", killed)
+        with pytest.raises(Killed):
+            train_lib.train(config, str(tmp_path))
+        monkeypatch.setattr(export_lib, "export_stage", real_export)
+        before = {s: stage_json(s) for s in (0, 1)}
+        train_lib.train(config, str(tmp_path))
+        return before
+
+    assert crash_then_resume(0.016) == {0: None, 1: None}       # at a stage's end
+    assert stage_json(0)["images_seen"] == 16
+    assert crash_then_resume(0.024)[1] is None                   # a budget spent mid-stage
+    assert stage_json(1)["images_seen"] == 24
+    # The crash at stage 1's end leaves the version the budget exported in place (24), and
+    # the resumed run replaces it with the stage's final weights.
+    assert crash_then_resume(0)[1]["images_seen"] == 24
+    assert stage_json(1)["images_seen"] == 48 and stage_json(0)["images_seen"] == 16
 
 
 @pytest.mark.parametrize("consistency, atol", [("backproject", 1e-5),
