@@ -34,6 +34,7 @@ def main():
     import tensorflow as tf
 
     from pan_tf import data as data_lib
+    from pan_tf.checkpoint import Checkpointer
     from pan_tf.discriminator import Discriminator
     from pan_tf.gan import DTYPE_POLICIES, PAN
     from pan_tf.trainer import make_optimizers
@@ -47,8 +48,7 @@ def main():
     for fresh in (False, True):
         keras.utils.set_random_seed(1)
         model = PAN(config)
-        tf.train.Checkpoint(generator=model.generator, discriminator=model.discriminator,
-                            g_ema=model.g_ema).restore(args.checkpoint).expect_partial()
+        Checkpointer(model, os.path.dirname(args.checkpoint)).restore_networks(args.checkpoint)
         if fresh:  # a newly initialised D, built like PAN builds its own
             new_d = Discriminator(config.model, dtype=DTYPE_POLICIES[config.train.mixed_precision])
             for mine, new in zip(model.discriminator.weights, new_d.weights):

@@ -38,9 +38,10 @@ class Checkpointer:
     def latest(self) -> str | None:
         return self.manager.latest_checkpoint
 
-    def restore_networks(self) -> int:
-        """Step 1: networks, G_ema and counters; returns images_seen (0 if fresh)."""
-        path = self.latest
+    def restore_networks(self, path: str | None = None) -> int:
+        """Step 1: networks, G_ema and counters from ``path`` (default: the latest
+        checkpoint); returns images_seen (0 if there is none)."""
+        path = path or self.latest
         if path is None:
             return 0
         tf.train.Checkpoint(**self._state).restore(path).expect_partial() \
@@ -49,12 +50,16 @@ class Checkpointer:
         logging.info("resumed from %s at %d images", path, images)
         return images
 
+    def starts(self, stage: int) -> bool:
+        """Whether ``stage`` starts now: the optimizer state on hand (restored or still
+        attached) belongs to another stage, or there is none."""
+        return int(self.opt_stage.numpy()) != stage
+
     def attach_optimizers(self, g_optimizer, d_optimizer, stage: int) -> bool:
         """Step 3: track this stage's optimizers; restore their state if it is theirs."""
-        saved_stage = int(self.opt_stage.numpy())
+        restored = self.latest is not None and not self.starts(stage)
         self.checkpoint.g_optimizer = g_optimizer
         self.checkpoint.d_optimizer = d_optimizer
-        restored = self.latest is not None and saved_stage == stage
         if restored:
             self.checkpoint.restore(self.latest).assert_existing_objects_matched()
         self.opt_stage.assign(stage)

@@ -280,7 +280,7 @@ class Trainer:
                 phase = schedule.phase_at(images)
                 # The checkpointed optimizer state belongs to the last stage trained, so a
                 # stage that differs is starting now (also when resuming at its start).
-                if self.checkpointer.opt_stage.numpy() != phase.stage and model.grow(phase.stage):
+                if self.checkpointer.starts(phase.stage) and model.grow(phase.stage):
                     logging.info("stage %d: new block initialised as the old output, upsampled",
                                  phase.stage)
                 g_opt, d_opt = self._new_optimizers(phase)
