@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from faces_stages import area, load_faces, psnr  # also puts the repo on sys.path
 from pan_tf.config import Config
+from pan_tf.evaluate import bicubic_down, to_uint8
 from pan_tf.export import exported_versions
 from pan_tf.generator import Generator
 
@@ -50,9 +51,7 @@ def lattice_row(name: str, images: np.ndarray) -> str:
 
 
 def spectrum(models: list[str], hr: np.ndarray) -> None:
-    side = hr.shape[1] // 4
-    lr = tf.image.resize(hr, [side, side], method="bicubic", antialias=True)
-    lr = tf.cast(tf.round(tf.clip_by_value(lr, 0, 255)), tf.uint8)
+    lr = tf.constant(to_uint8(bicubic_down(hr, hr.shape[1] // 4)))  # as evaluate makes it
     print(lattice_row("HR", hr))
     for model in models:
         version = max(exported_versions(model))
