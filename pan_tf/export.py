@@ -394,8 +394,9 @@ def write_models_config(export_root: str, serving_root: str = SERVING_ROOT,
 
 # -- re-export from a workdir ------------------------------------------------------
 def load_workdir(workdir: str, consistency: str | None = None,
-                 model_name: str | None = None) -> tuple[Config, Generator, int]:
-    """(config, G_ema restored from the latest checkpoint, images_seen) of a training workdir.
+                 model_name: str | None = None) -> tuple[Config, Generator, int, int]:
+    """(config, G_ema restored from the latest checkpoint, images_seen, the stage trained
+    last) of a training workdir; that stage is -1 where the checkpoint does not say.
 
     ``consistency`` / ``model_name`` replace the run's own in the returned config: the
     back-projection layer has no weights, so one checkpoint serves any choice of it.
@@ -417,7 +418,9 @@ def load_workdir(workdir: str, consistency: str | None = None,
         .assert_existing_objects_matched()
     reader = tf.train.load_checkpoint(checkpoint)
     images_seen = int(reader.get_tensor("images_seen/.ATTRIBUTES/VARIABLE_VALUE"))
-    return config, g_ema, images_seen
+    stage_key = "opt_stage/.ATTRIBUTES/VARIABLE_VALUE"
+    trained = int(reader.get_tensor(stage_key)) if reader.has_tensor(stage_key) else -1
+    return config, g_ema, images_seen, trained
 
 
 def _override(config: Config, consistency: str | None, model_name: str | None) -> Config:
@@ -432,15 +435,20 @@ def _override(config: Config, consistency: str | None, model_name: str | None) -
         raise ExportError(str(e)) from None
 
 
-def finished_stages(config: Config, images_seen: int) -> list[int]:
+def finished_stages(config: Config, images_seen: int, trained_stage: int = -1) -> list[int]:
     """Stages the schedule trains whose end is ≤ images_seen, and the stage a spent
     ``--stop_kimg`` budget ended in: the trainer exports that one too (e.g. a
-    ``--progressive=false`` run stopped before its schedule's end)."""
+    ``--progressive=false`` run stopped before its schedule's end).
+
+    ``trained_stage``: the stage the checkpoint's last step trained (its ``opt_stage``),
+    the one the trainer decides with. A last batch that ran past a stage's end counts
+    for that stage, not the next one; -1 (unknown) falls back to the schedule's phase
+    at the last image, which is the same stage unless the batch overran."""
     from pan_tf.schedule import Schedule
 
     schedule = Schedule(config.model, config.schedule)
     done = [s for s in schedule.stages if schedule.stage_done(s, images_seen)]
-    last = schedule.phase_at(images_seen - 1).stage
+    last = trained_stage if trained_stage >= 0 else schedule.phase_at(images_seen - 1).stage
     if images_seen > 0 and schedule.stage_done(last, images_seen, config.run.stop_images):
         done.append(last)
     return sorted(set(done))
@@ -450,8 +458,8 @@ def export_workdir(workdir: str, stage: int | None = None, consistency: str | No
                    model_name: str | None = None) -> list[str]:
     """Re-exports G_ema of the latest checkpoint at ``stage`` (default: every finished stage),
     optionally with another consistency layer and under another model name."""
-    config, g_ema, images_seen = load_workdir(workdir, consistency, model_name)
-    done = finished_stages(config, images_seen)
+    config, g_ema, images_seen, trained_stage = load_workdir(workdir, consistency, model_name)
+    done = finished_stages(config, images_seen, trained_stage)
     if stage is None:
         if not done:
             raise ExportError(f"no stage is finished yet at {images_seen} images; "

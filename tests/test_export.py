@@ -380,3 +380,25 @@ def test_a_spent_stop_kimg_budget_counts_as_finished_like_the_trainer_exports_it
     nonprog = dataclasses.replace(stopped, schedule=dataclasses.replace(
         stopped.schedule, progressive=False))
     assert export_lib.finished_stages(nonprog, 24) == [2]
+
+
+def test_reexport_takes_the_stage_a_batch_overran_from_the_checkpoint(tmp_path, image_folder):
+    # Batch 6: stage 0 (16 images) takes 3 steps and ends at 18, two images past its end,
+    # and the --stop_kimg budget (17) is spent by that same batch. The trainer exports
+    # stage 0 only. The schedule's phase at image 17 is stage 1, which no step trained:
+    # re-exporting must follow the checkpoint's stage and write stage 0 alone.
+    config = _config(str(image_folder))
+    config = dataclasses.replace(
+        config, schedule=dataclasses.replace(config.schedule, batch_size=6),
+        run=dataclasses.replace(config.run, stop_kimg=0.017))
+    train_lib.train(config, str(tmp_path))
+    model_dir = tmp_path / export_lib.EXPORT_DIR / config.run.model_name
+    trained = export_lib.exported_versions(str(model_dir))
+    assert sorted(trained) == [0] and trained[0]["images_seen"] == 18
+
+    _, _, images, stage = export_lib.load_workdir(str(tmp_path))
+    assert (images, stage) == (18, 0)
+    assert export_lib.finished_stages(config, 18) == [0, 1]     # the schedule alone
+    paths = export_lib.export_workdir(str(tmp_path))
+    assert [os.path.basename(p) for p in paths] == ["0"]
+    assert sorted(export_lib.exported_versions(str(model_dir))) == [0]
