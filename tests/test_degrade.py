@@ -61,9 +61,17 @@ DETERMINISTIC = {"downsample_area", "downsample_bilinear", "downsample_bicubic"}
 DISCRETE = {"random_downsample", "degrade_half_clean"}
 
 
+# Eager ops and a graph may run a convolution through different CPU kernels that sum in
+# another order. On AVX-512 hosts they agreed bit for bit; on an AVX2-only EPYC the
+# blurs differed by up to 2.4e-7 (values in [0, 1]) and the kernel convolutions by
+# 9.3e-10, float32 rounding. Other draws differ by over 100× that (asserted below; the
+# closest, two Gaussian kernels, by 7.4e-4), so 1e-6 still tells same draws from other.
+SAME_DRAWS_ATOL = 1e-6
+
+
 @pytest.mark.parametrize("name", sorted(OPS))
 def test_eager_equals_tf_data_and_tf_function(name):
-    # Same kernels, same inputs, same stateless draws: exact equality, no tolerance.
+    # Same kernels, same inputs, same stateless draws: equal up to float32 rounding.
     op, image = OPS[name], _random_image(32)
     seeds = [_seed(i) for i in range(3)]
     eager = [op(image, s).numpy() for s in seeds]
@@ -71,13 +79,15 @@ def test_eager_equals_tf_data_and_tf_function(name):
         lambda s: op(image, s), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     for expected, got in zip(eager, ds):
         assert got.shape == expected.shape
-        np.testing.assert_array_equal(got.numpy(), expected)
+        np.testing.assert_allclose(got.numpy(), expected, rtol=0, atol=SAME_DRAWS_ATOL)
     graph = tf.function(op)                                   # full grappler, unlike tf.data's
     for seed, expected in zip(seeds, eager):
-        np.testing.assert_array_equal(graph(image, seed).numpy(), expected)
+        np.testing.assert_allclose(graph(image, seed).numpy(), expected, rtol=0,
+                                   atol=SAME_DRAWS_ATOL)
     np.testing.assert_array_equal(op(image, seeds[0]).numpy(), eager[0])  # same seed, same bytes
     if name not in DETERMINISTIC | DISCRETE:
-        assert not np.array_equal(eager[0], eager[1]) and not np.array_equal(eager[1], eager[2])
+        for a, b in ((eager[0], eager[1]), (eager[1], eager[2])):
+            assert a.shape != b.shape or np.max(np.abs(a - b)) > 100 * SAME_DRAWS_ATOL
 
 
 def test_degrade_int64_seed_and_dynamic_shape():
