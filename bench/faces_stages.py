@@ -8,8 +8,10 @@ area-downsampling the HR face to the stage's input size, and its output area-dow
 back: PSNR(output↓, input) and the mean colour shift; (2) the last stage's G_ema (and G)
 at every checkpoint still on disk (``--all_checkpoints``: every checkpoint, each at the
 stage and α it was saved at), which shows whether consistency improves or drifts as
-training goes on. Area resampling on both sides, so a perfectly consistent model scores
-∞ (issue 7's evaluate numbers use bicubic LR and bicubic downscaling instead).
+training goes on; ``--swd`` adds G_ema's SWD at the full-resolution checkpoints, which
+shows whether realism keeps improving meanwhile. Area resampling on both sides, so a
+perfectly consistent model scores ∞ (issue 7's evaluate numbers use bicubic LR and
+bicubic downscaling instead).
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ from PIL import Image  # noqa: E402
 
 from pan_tf.config import Config  # noqa: E402
 from pan_tf.degrade import area_downsample  # noqa: E402
+from pan_tf.evaluate import SWD_SEED  # noqa: E402
 from pan_tf.export import exported_versions  # noqa: E402
 from pan_tf.generator import Generator  # noqa: E402
+from pan_tf.metrics.swd import swd  # noqa: E402
 from pan_tf.schedule import Schedule  # noqa: E402
 
 
@@ -64,9 +68,11 @@ def per_version(run: str, hr: np.ndarray):
               f"  mean RGB shift {np.array2string(shift, precision=1)}")
 
 
-def per_checkpoint(run: str, hr: np.ndarray, last_only: bool = False):
+def per_checkpoint(run: str, hr: np.ndarray, last_only: bool = False, with_swd: bool = False):
     """G_ema and G at every checkpoint on disk, each at the phase (stage, α) it was
-    saved in, so a run that keeps all its checkpoints shows its whole trajectory."""
+    saved in, so a run that keeps all its checkpoints shows its whole trajectory.
+    ``with_swd``: also G_ema's SWD average against the HR faces (evaluate's protocol
+    and seed, on these area-downsampled inputs) at the full-resolution stages."""
     with open(os.path.join(run, "config.json")) as f:
         config = Config.from_dict(json.load(f))
     schedule = Schedule(config.model, config.schedule)
@@ -74,8 +80,13 @@ def per_checkpoint(run: str, hr: np.ndarray, last_only: bool = False):
                    key=lambda p: int(p.rsplit("-", 1)[1].split(".")[0]))
     for path in (p[:-len(".index")] for p in index):
         # The phase of the last step before it: a checkpoint at a stage boundary holds
-        # the finished stage, not the next one at α = 0.
+        # the finished stage, not the next one at α = 0, also when that step's batch ran
+        # past the boundary (the checkpoint's opt_stage says which stage it trained).
         phase = schedule.phase_at(int(path.rsplit("-", 1)[1]) - 1)
+        trained = int(tf.train.load_checkpoint(path).get_tensor(
+            "opt_stage/.ATTRIBUTES/VARIABLE_VALUE"))
+        if 0 <= trained < phase.stage:
+            phase = schedule.phase_at(schedule.stage_end(trained) - 1)
         if last_only and phase.stage != schedule.stages[-1]:
             continue
         res, r_in = phase.resolution, phase.input_resolution
@@ -89,6 +100,9 @@ def per_checkpoint(run: str, hr: np.ndarray, last_only: bool = False):
             sr = (sr.numpy() + 1.0) * 127.5
             cells.append(f"{name} LR-PSNR {psnr(area(sr, r_in), lr):5.2f} "
                          f"PSNR {psnr(np.clip(sr, 0, 255), target):5.2f}")
+            if with_swd and name == "g_ema" and res == hr.shape[1]:
+                images = np.round(np.clip(sr, 0, 255)).astype(np.uint8)
+                cells[-1] += f" SWD {swd(images, hr.astype(np.uint8), seed=SWD_SEED)['average']:5.1f}"
         print(f"  {os.path.basename(path)} (stage {phase.stage}, α {phase.alpha:.2f}): "
               + " | ".join(cells))
 
@@ -100,12 +114,14 @@ def main():
     parser.add_argument("--size", type=int, default=64, help="HR side of the runs' last stage")
     parser.add_argument("--all_checkpoints", action="store_true",
                         help="every checkpoint at its own stage, not only the last stage's")
+    parser.add_argument("--swd", action="store_true",
+                        help="also G_ema's SWD average at each full-resolution checkpoint")
     args = parser.parse_args()
     hr = load_faces(args.hr, args.size)
     for run in args.runs:
         print(run)
         per_version(run, hr)
-        per_checkpoint(run, hr, last_only=not args.all_checkpoints)
+        per_checkpoint(run, hr, last_only=not args.all_checkpoints, with_swd=args.swd)
 
 
 if __name__ == "__main__":
