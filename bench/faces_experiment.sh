@@ -10,7 +10,7 @@
 #   bash bench/faces_experiment.sh nonoise        # --noise=false
 #   bash bench/faces_experiment.sh NAME --flag=…  # any other variant
 #
-# Writes runs/faces/NAME/{train.log,wall_seconds,command,eval_bicubic.*,eval_pipeline.*}
+# Writes runs/faces/NAME/{train.log,wall_seconds,command,machine,eval_bicubic.*,eval_pipeline.*}
 # ($RUNS/NAME when RUNS is set; the wall time goes to $WALL_FILE if set, which
 # bench/faces_branch.sh uses for a run that resumes another's checkpoint).
 set -euo pipefail
@@ -30,6 +30,9 @@ workdir=$runs/$name
 mkdir -p "$workdir"
 cmd=(python -m pan_tf.train --flagfile=configs/faces_x4_cpu.flags --workdir="$workdir" "${extra[@]}")
 echo "${cmd[*]}" > "$workdir/command"
+# The host, since wall times depend on it (round 9's AVX2-only EPYC ran 2.5-4.5x slower).
+{ grep -m1 "model name" /proc/cpuinfo; echo "cores: $(nproc)"
+  grep -m1 -ow avx512f /proc/cpuinfo || echo "no avx512f"; } > "$workdir/machine" 2>/dev/null || true
 start=$(date +%s)
 "${cmd[@]}" > "$workdir/train.log" 2>&1
 wall_file=${WALL_FILE:-wall_seconds}
