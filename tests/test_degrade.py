@@ -62,7 +62,7 @@ DISCRETE = {"random_downsample", "degrade_half_clean"}
 
 
 # Eager ops and a graph may run a convolution through different CPU kernels that sum in
-# another order. On AVX-512 hosts they agreed bit for bit; on an AVX2-only EPYC the
+# another order. On the earlier CI host they agreed bit for bit; on an AVX2-only EPYC the
 # blurs differed by up to 2.4e-7 (values in [0, 1]) and the kernel convolutions by
 # 9.3e-10, float32 rounding. Other draws differ by over 100× that (asserted below; the
 # closest, two Gaussian kernels, by 7.4e-4), so 1e-6 still tells same draws from other.
