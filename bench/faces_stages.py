@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from pan_tf.checkpoint import trained_stage  # noqa: E402
 from pan_tf.config import Config  # noqa: E402
 from pan_tf.degrade import area_downsample  # noqa: E402
 from pan_tf.evaluate import SWD_SEED  # noqa: E402
@@ -83,8 +84,7 @@ def per_checkpoint(run: str, hr: np.ndarray, last_only: bool = False, with_swd: 
         # the finished stage, not the next one at α = 0, also when that step's batch ran
         # past the boundary (the checkpoint's opt_stage says which stage it trained).
         phase = schedule.phase_at(int(path.rsplit("-", 1)[1]) - 1)
-        trained = int(tf.train.load_checkpoint(path).get_tensor(
-            "opt_stage/.ATTRIBUTES/VARIABLE_VALUE"))
+        trained = trained_stage(tf.train.load_checkpoint(path))
         if 0 <= trained < phase.stage:
             phase = schedule.phase_at(schedule.stage_end(trained) - 1)
         if last_only and phase.stage != schedule.stages[-1]:

@@ -21,6 +21,14 @@ import tensorflow as tf
 from absl import logging
 
 
+def trained_stage(reader) -> int:
+    """The stage a checkpoint's last step trained (the ``opt_stage`` a
+    :class:`Checkpointer` saves), from ``tf.train.load_checkpoint(path)``'s reader;
+    -1 where the checkpoint does not say."""
+    key = "opt_stage/.ATTRIBUTES/VARIABLE_VALUE"
+    return int(reader.get_tensor(key)) if reader.has_tensor(key) else -1
+
+
 class Checkpointer:
     """Saves and restores one PAN model's training state under ``directory``."""
 

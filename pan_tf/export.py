@@ -67,6 +67,7 @@ import uuid
 
 import tensorflow as tf
 
+from pan_tf import checkpoint as checkpoint_lib
 from pan_tf.config import CONSISTENCY, Config, ConfigError, ModelConfig
 from pan_tf.generator import INFERENCE_NOISE_SEED, Generator, NoiseSpec, inference_noise
 
@@ -418,9 +419,7 @@ def load_workdir(workdir: str, consistency: str | None = None,
         .assert_existing_objects_matched()
     reader = tf.train.load_checkpoint(checkpoint)
     images_seen = int(reader.get_tensor("images_seen/.ATTRIBUTES/VARIABLE_VALUE"))
-    stage_key = "opt_stage/.ATTRIBUTES/VARIABLE_VALUE"
-    trained = int(reader.get_tensor(stage_key)) if reader.has_tensor(stage_key) else -1
-    return config, g_ema, images_seen, trained
+    return config, g_ema, images_seen, checkpoint_lib.trained_stage(reader)
 
 
 def _override(config: Config, consistency: str | None, model_name: str | None) -> Config:
