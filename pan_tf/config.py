@@ -27,6 +27,7 @@ DOWN_METHODS = ("area", "bilinear", "bicubic")
 CONSISTENCY = ("none", "backproject", "backproject_smooth")
 GROW_INIT = ("random", "identity")
 SR_FREEZE = ("none", "unet", "previous")
+D_AUGMENT = ("color", "translation", "cutout")  # DiffAugment's transforms, in the order applied
 
 
 class ConfigError(ValueError):
@@ -304,6 +305,7 @@ class TrainConfig:
     ema_rampup: float = 0.0        # cap the half-life at this × images shown (StyleGAN2-ADA: 0.05); 0 = off
     mixed_precision: str = "none"  # none | bf16 | fp16 Keras dtype policy
     jit_compile: str = "auto"      # XLA for the train step: auto | true | false
+    d_augment: str = ""            # DiffAugment transforms of D's inputs (beyond the paper); "" = off
     seed: int = 0                  # seeds data order, degradations and training noise
 
     def r1_gamma_at(self, res: int) -> float:
@@ -316,6 +318,12 @@ class TrainConfig:
         if not self.r1_reference_res:
             return self.r1_gamma
         return self.r1_gamma * (res / self.r1_reference_res) ** 2
+
+    @property
+    def d_augment_policy(self) -> tuple[str, ...]:
+        """--d_augment's transforms in the order applied ('cutout,color' → color, cutout)."""
+        names = {name.strip() for name in self.d_augment.split(",")}
+        return tuple(name for name in D_AUGMENT if name in names)
 
     def validate(self) -> None:
         if self.loss not in LOSSES:
@@ -336,6 +344,13 @@ class TrainConfig:
         if self.jit_compile not in JIT_COMPILE:
             raise ConfigError(
                 f"--jit_compile must be one of {JIT_COMPILE}, got {self.jit_compile!r}")
+        names = [name.strip() for name in self.d_augment.split(",") if name.strip()]
+        unknown = [name for name in names if name not in D_AUGMENT]
+        if unknown or len(set(names)) != len(names):
+            raise ConfigError(f"--d_augment must be a comma-separated subset of "
+                              f"{','.join(D_AUGMENT)} (each at most once), got {self.d_augment!r}")
+        if names and self.loss != "gan":
+            raise ConfigError(f"--d_augment augments D's inputs; --loss={self.loss} has no D")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -412,6 +427,9 @@ class Config:
         self.model.validate()
         self.schedule.validate(self.model)
         self.train.validate()
+        if self.train.d_augment_policy and self.model.conditional_d:
+            raise ConfigError("--d_augment does not combine with --conditional_d: the "
+                              "transforms would move the image but not its LR condition")
         self.data.validate()
         self.run.validate()
         return self

@@ -91,6 +91,10 @@ def define_flags() -> None:
                    "Cap the G_ema half-life at this × images shown (StyleGAN2-ADA: 0.05); 0 = off.")
     d.DEFINE_string("mixed_precision", _T.mixed_precision, "none | bf16 | fp16.")
     d.DEFINE_string("jit_compile", _T.jit_compile, "XLA for the train step: auto | true | false.")
+    d.DEFINE_string("d_augment", _T.d_augment,
+                    "Beyond the paper: differentiable augmentation of every image D sees "
+                    "(DiffAugment), a comma-separated subset of color,translation,cutout; "
+                    "'' = off, as in the paper.")
     d.DEFINE_integer("seed", _T.seed, "Seeds data order, degradations and training noise.")
     # Data.
     d.DEFINE_string("data", _D.source,
@@ -211,7 +215,7 @@ def config_from_flags(f=flags.FLAGS) -> Config:
             r1_interval=f.r1_interval,
             adam_beta1=f.adam_beta1, adam_beta2=f.adam_beta2, adam_epsilon=f.adam_epsilon,
             ema_kimg=f.ema_kimg, ema_rampup=f.ema_rampup, mixed_precision=f.mixed_precision, jit_compile=f.jit_compile,
-            seed=f.seed),
+            d_augment=f.d_augment, seed=f.seed),
         data=DataConfig(source=f.data, min_image_size=f.min_image_size, cache_mb=f.cache_mb,
                         degrade=degrade),
         run=RunConfig(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from pan_tf import augment as augment_lib
 from pan_tf import losses
 from pan_tf.config import Config
 from pan_tf.discriminator import Discriminator
@@ -100,14 +101,21 @@ class PAN(keras.Model):
         return self.g_ema(lr, stage=self.stage)
 
     # -- the step --------------------------------------------------------------
-    def _noise(self, salt: int, local_batch) -> NoiseSpec:
-        """Fresh noise per step, identical whichever replica draws which images."""
+    def _step_seed(self, salt: int) -> tf.Tensor:
+        """A stateless seed of (seed, images_seen, salt): the same after a resume."""
         step_seed = tf.stack([tf.constant(self.config.train.seed, tf.int64),
                               tf.convert_to_tensor(self.images_seen)])
-        seed = tf.random.experimental.stateless_fold_in(tf.cast(step_seed, tf.int32), salt)
+        return tf.random.experimental.stateless_fold_in(tf.cast(step_seed, tf.int32), salt)
+
+    @staticmethod
+    def _replica_id() -> int:
         replica = tf.distribute.get_replica_context()
-        replica_id = replica.replica_id_in_sync_group if replica is not None else 0
-        return NoiseSpec(seed, global_batch=self.global_batch, offset=replica_id * local_batch)
+        return replica.replica_id_in_sync_group if replica is not None else 0
+
+    def _noise(self, salt: int, local_batch) -> NoiseSpec:
+        """Fresh noise per step, identical whichever replica draws which images."""
+        return NoiseSpec(self._step_seed(salt), global_batch=self.global_batch,
+                         offset=self._replica_id() * local_batch)
 
     def _average(self, per_example: tf.Tensor, optimizer) -> tf.Tensor:
         """Mean over the global batch (replica gradients are summed), loss-scaled for fp16.
@@ -138,7 +146,13 @@ class PAN(keras.Model):
             results = {name: tf.reshape(value, [1]) for name, value in results.items()}
         return results
 
-    def _disc(self, images, alpha, lr):
+    def _disc(self, images, alpha, lr, salt: int):
+        """D's logits; with --d_augment, of the images transformed (draws from ``salt``)."""
+        policy = self.config.train.d_augment_policy
+        if policy:
+            seed = tf.random.experimental.stateless_fold_in(self._step_seed(salt),
+                                                            self._replica_id())
+            images = augment_lib.augment(images, policy, seed)
         condition = lr if self.config.model.conditional_d else None
         return self.discriminator(images, stage=self.stage, alpha=alpha, condition=condition)
 
@@ -149,7 +163,9 @@ class PAN(keras.Model):
         every N-th step only, weighted γ·N so its expected scale stays γ.
         """
         t, n = self.config.train, lr.shape[0]
-        disc = lambda images: self._disc(images, alpha, lr)  # noqa: E731
+        # Separate augmentation draws for the reals (R1 included: its gradient is taken
+        # through the transforms, as in StyleGAN2-ADA) and the fakes.
+        disc = lambda images, salt=2: self._disc(images, alpha, lr, salt)  # noqa: E731
         fakes = self.generator(lr, stage=self.stage, alpha=alpha, noise=self._noise(0, n))
         gamma = t.r1_gamma_at(self.config.model.stage_resolutions[self.stage])
         r1_weight = losses.lazy_r1_weight(gamma, t.r1_interval, self.d_optimizer.iterations)
@@ -162,7 +178,7 @@ class PAN(keras.Model):
                 r1, real_logits = tf.cond(r1_weight > 0,
                                           lambda: losses.r1_penalty(disc, reals),
                                           lambda: (tf.zeros([n]), disc(reals)))
-            fake_logits = disc(tf.stop_gradient(fakes))
+            fake_logits = disc(tf.stop_gradient(fakes), salt=3)
             per_example = losses.discriminator_loss(real_logits, fake_logits) + r1_weight * r1
             loss = self._average(per_example, self.d_optimizer)
         self._apply(self.d_optimizer, tape, loss, self.discriminator.trainable_variables)
@@ -175,7 +191,7 @@ class PAN(keras.Model):
         with tf.GradientTape() as tape:
             fakes = self.generator(lr, stage=self.stage, alpha=alpha,
                                    noise=self._noise(1, lr.shape[0]))
-            fake_logits = self._disc(fakes, alpha, lr)
+            fake_logits = self._disc(fakes, alpha, lr, salt=4)
             per_example = losses.generator_loss(fake_logits)
             loss = self._average(per_example, self.g_optimizer)
         self._apply(self.g_optimizer, tape, loss, self._g_weights())

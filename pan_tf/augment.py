@@ -1,0 +1,87 @@
+"""Differentiable augmentation of what D sees (``--d_augment``; beyond the paper).
+
+With few training images (250 faces here, against the paper's 70,000) D learns the
+training set instead of what faces look like. DiffAugment (Zhao et al., 2020) applies
+the same random, differentiable transforms to every image D judges, real and fake, in
+D's step and in G's, so D never sees a training image as it is and G still gets
+gradients through the transforms. StyleGAN2-ADA makes the same argument with an
+adaptive probability; this is the fixed-policy version with DiffAugment's settings for
+images in [-1, 1]:
+
+- ``color``: per image, brightness + U(-½, ½), saturation × U(0, 2) around the pixel's
+  channel mean, contrast × U(½, 3/2) around the image mean;
+- ``translation``: per image, an integer shift of up to ⅛ of the side in each axis,
+  zero-filled;
+- ``cutout``: per image, a square of half the side, centred anywhere, set to zero.
+
+Draws are stateless, from a seed the caller derives from (seed, images shown), so a
+resumed run augments exactly as an uninterrupted one. (XLA's kernels draw other numbers
+from the same seed than the graph ones do; a run keeps one mode unless told otherwise.)
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from pan_tf.config import D_AUGMENT  # the transforms' names, in the order applied
+
+TRANSLATION_RATIO = 1 / 8   # largest shift, as a fraction of the side
+CUTOUT_RATIO = 1 / 2        # side of the cut square, as a fraction of the image side
+
+
+def _uniform(seed, shape, low, high, dtype):
+    return tf.cast(tf.random.stateless_uniform(shape, seed, low, high), dtype)
+
+
+def color(images: tf.Tensor, seed) -> tf.Tensor:
+    """Brightness, saturation and contrast, one draw each per image. [N,H,W,C]."""
+    n, dt = tf.shape(images)[0], images.dtype
+    s = [tf.random.experimental.stateless_fold_in(seed, i) for i in range(3)]
+    x = images + _uniform(s[0], [n, 1, 1, 1], -0.5, 0.5, dt)
+    mean = tf.reduce_mean(x, axis=3, keepdims=True)
+    x = (x - mean) * _uniform(s[1], [n, 1, 1, 1], 0.0, 2.0, dt) + mean
+    mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+    return (x - mean) * _uniform(s[2], [n, 1, 1, 1], 0.5, 1.5, dt) + mean
+
+
+def translation(images: tf.Tensor, seed, ratio: float = TRANSLATION_RATIO) -> tf.Tensor:
+    """Each image shifted by integers (dy, dx) ∈ [-m, m]², m = round(ratio·side); zeros
+    come in at the edges. A gather, so gradients reach the pixels that stay."""
+    h, w = images.shape[1], images.shape[2]
+    my, mx = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    n = tf.shape(images)[0]
+    sy, sx = (tf.random.experimental.stateless_fold_in(seed, i) for i in range(2))
+    dy = tf.random.stateless_uniform([n, 1], sy, -my, my + 1, dtype=tf.int32)
+    dx = tf.random.stateless_uniform([n, 1], sx, -mx, mx + 1, dtype=tf.int32)
+    padded = tf.pad(images, [[0, 0], [my, my], [mx, mx], [0, 0]])
+    rows = tf.range(h)[None, :] + my - dy                    # out[y] = in[y - dy]
+    cols = tf.range(w)[None, :] + mx - dx
+    x = tf.gather(padded, rows, axis=1, batch_dims=1)        # [N,H,W+2mx,C]
+    return tf.gather(x, cols, axis=2, batch_dims=1)          # [N,H,W,C]
+
+
+def cutout(images: tf.Tensor, seed, ratio: float = CUTOUT_RATIO) -> tf.Tensor:
+    """Each image with a (ratio·side)² square set to zero, its centre anywhere in the
+    image (so near an edge less of it falls inside)."""
+    h, w = images.shape[1], images.shape[2]
+    ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    n = tf.shape(images)[0]
+    sy, sx = (tf.random.experimental.stateless_fold_in(seed, i) for i in range(2))
+    top = tf.random.stateless_uniform([n, 1], sy, 0, h + 1 - ch % 2, dtype=tf.int32) - ch // 2
+    left = tf.random.stateless_uniform([n, 1], sx, 0, w + 1 - cw % 2, dtype=tf.int32) - cw // 2
+    y, x = tf.range(h)[None, :], tf.range(w)[None, :]
+    inside_y = (y >= top) & (y < top + ch)                   # [N,H]
+    inside_x = (x >= left) & (x < left + cw)                 # [N,W]
+    cut = inside_y[:, :, None] & inside_x[:, None, :]        # [N,H,W]
+    return images * tf.cast(~cut, images.dtype)[..., None]
+
+
+TRANSFORMS = {"color": color, "translation": translation, "cutout": cutout}
+
+
+def augment(images: tf.Tensor, policy: tuple[str, ...], seed) -> tf.Tensor:
+    """``images`` [N,H,W,C] through each transform of ``policy`` (names from
+    ``D_AUGMENT``, e.g. ``TrainConfig.d_augment_policy``) in order; seed: int32 [2]."""
+    for i, name in enumerate(policy):
+        images = TRANSFORMS[name](images, tf.random.experimental.stateless_fold_in(seed, i))
+    return images
