@@ -69,6 +69,21 @@ def per_version(run: str, hr: np.ndarray):
               f"  mean RGB shift {np.array2string(shift, precision=1)}")
 
 
+def checkpoint_phases(run: str, schedule: Schedule):
+    """(path, phase) of every checkpoint in RUN/checkpoints, oldest first. The phase is
+    the last step's before it: a checkpoint at a stage boundary holds the finished stage,
+    not the next one at α = 0, also when that step's batch ran past the boundary (the
+    checkpoint's opt_stage says which stage it trained)."""
+    index = sorted(glob.glob(os.path.join(run, "checkpoints", "ckpt-*.index")),
+                   key=lambda p: int(p.rsplit("-", 1)[1].split(".")[0]))
+    for path in (p[:-len(".index")] for p in index):
+        phase = schedule.phase_at(int(path.rsplit("-", 1)[1]) - 1)
+        trained = trained_stage(tf.train.load_checkpoint(path))
+        if 0 <= trained < phase.stage:
+            phase = schedule.phase_at(schedule.stage_end(trained) - 1)
+        yield path, phase
+
+
 def per_checkpoint(run: str, hr: np.ndarray, last_only: bool = False, with_swd: bool = False):
     """G_ema and G at every checkpoint on disk, each at the phase (stage, α) it was
     saved in, so a run that keeps all its checkpoints shows its whole trajectory.
@@ -77,16 +92,7 @@ def per_checkpoint(run: str, hr: np.ndarray, last_only: bool = False, with_swd: 
     with open(os.path.join(run, "config.json")) as f:
         config = Config.from_dict(json.load(f))
     schedule = Schedule(config.model, config.schedule)
-    index = sorted(glob.glob(os.path.join(run, "checkpoints", "ckpt-*.index")),
-                   key=lambda p: int(p.rsplit("-", 1)[1].split(".")[0]))
-    for path in (p[:-len(".index")] for p in index):
-        # The phase of the last step before it: a checkpoint at a stage boundary holds
-        # the finished stage, not the next one at α = 0, also when that step's batch ran
-        # past the boundary (the checkpoint's opt_stage says which stage it trained).
-        phase = schedule.phase_at(int(path.rsplit("-", 1)[1]) - 1)
-        trained = trained_stage(tf.train.load_checkpoint(path))
-        if 0 <= trained < phase.stage:
-            phase = schedule.phase_at(schedule.stage_end(trained) - 1)
+    for path, phase in checkpoint_phases(run, schedule):
         if last_only and phase.stage != schedule.stages[-1]:
             continue
         res, r_in = phase.resolution, phase.input_resolution
