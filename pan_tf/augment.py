@@ -6,7 +6,8 @@ the same random, differentiable transforms to every image D judges, real and fak
 D's step and in G's, so D never sees a training image as it is and G still gets
 gradients through the transforms. StyleGAN2-ADA makes the same argument with an
 adaptive probability; this is the fixed-policy version with DiffAugment's settings for
-images in [-1, 1]:
+images in [-1, 1], each transform applied to each image with probability p
+(``--d_augment_p``; DiffAugment: 1, ADA's p in (0, 1]):
 
 - ``color``: per image, brightness + U(-½, ½), saturation × U(0, 2) around the pixel's
   channel mean, contrast × U(½, 3/2) around the image mean;
@@ -33,18 +34,32 @@ def _uniform(seed, shape, low, high, dtype):
     return tf.cast(tf.random.stateless_uniform(shape, seed, low, high), dtype)
 
 
-def color(images: tf.Tensor, seed) -> tf.Tensor:
+def _applied(seed, shape, p: float) -> tf.Tensor:
+    """bool ``shape``: which images this transform touches, each with probability p."""
+    if p >= 1:
+        return tf.ones(shape, tf.bool)
+    return tf.random.stateless_uniform(shape, tf.random.experimental.stateless_fold_in(seed, 99)) < p
+
+
+def _where(applied, value, identity):
+    """``value`` for the images a transform touches, ``identity`` (no change) elsewhere."""
+    return tf.where(applied, value, tf.cast(identity, value.dtype))
+
+
+def color(images: tf.Tensor, seed, p: float = 1.0) -> tf.Tensor:
     """Brightness, saturation and contrast, one draw each per image. [N,H,W,C]."""
     n, dt = tf.shape(images)[0], images.dtype
     s = [tf.random.experimental.stateless_fold_in(seed, i) for i in range(3)]
-    x = images + _uniform(s[0], [n, 1, 1, 1], -0.5, 0.5, dt)
+    on = [_applied(s[i], [n, 1, 1, 1], p) for i in range(3)]
+    x = images + _where(on[0], _uniform(s[0], [n, 1, 1, 1], -0.5, 0.5, dt), 0.0)
     mean = tf.reduce_mean(x, axis=3, keepdims=True)
-    x = (x - mean) * _uniform(s[1], [n, 1, 1, 1], 0.0, 2.0, dt) + mean
+    x = (x - mean) * _where(on[1], _uniform(s[1], [n, 1, 1, 1], 0.0, 2.0, dt), 1.0) + mean
     mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
-    return (x - mean) * _uniform(s[2], [n, 1, 1, 1], 0.5, 1.5, dt) + mean
+    return (x - mean) * _where(on[2], _uniform(s[2], [n, 1, 1, 1], 0.5, 1.5, dt), 1.0) + mean
 
 
-def translation(images: tf.Tensor, seed, ratio: float = TRANSLATION_RATIO) -> tf.Tensor:
+def translation(images: tf.Tensor, seed, p: float = 1.0,
+                ratio: float = TRANSLATION_RATIO) -> tf.Tensor:
     """Each image shifted by integers (dy, dx) ∈ [-m, m]², m = round(ratio·side); zeros
     come in at the edges. A gather, so gradients reach the pixels that stay."""
     h, w = images.shape[1], images.shape[2]
@@ -53,6 +68,8 @@ def translation(images: tf.Tensor, seed, ratio: float = TRANSLATION_RATIO) -> tf
     sy, sx = (tf.random.experimental.stateless_fold_in(seed, i) for i in range(2))
     dy = tf.random.stateless_uniform([n, 1], sy, -my, my + 1, dtype=tf.int32)
     dx = tf.random.stateless_uniform([n, 1], sx, -mx, mx + 1, dtype=tf.int32)
+    on = _applied(seed, [n, 1], p)
+    dy, dx = tf.where(on, dy, 0), tf.where(on, dx, 0)
     padded = tf.pad(images, [[0, 0], [my, my], [mx, mx], [0, 0]])
     rows = tf.range(h)[None, :] + my - dy                    # out[y] = in[y - dy]
     cols = tf.range(w)[None, :] + mx - dx
@@ -60,7 +77,7 @@ def translation(images: tf.Tensor, seed, ratio: float = TRANSLATION_RATIO) -> tf
     return tf.gather(x, cols, axis=2, batch_dims=1)          # [N,H,W,C]
 
 
-def cutout(images: tf.Tensor, seed, ratio: float = CUTOUT_RATIO) -> tf.Tensor:
+def cutout(images: tf.Tensor, seed, p: float = 1.0, ratio: float = CUTOUT_RATIO) -> tf.Tensor:
     """Each image with a (ratio·side)² square set to zero, its centre anywhere in the
     image (so near an edge less of it falls inside)."""
     h, w = images.shape[1], images.shape[2]
@@ -73,15 +90,17 @@ def cutout(images: tf.Tensor, seed, ratio: float = CUTOUT_RATIO) -> tf.Tensor:
     inside_y = (y >= top) & (y < top + ch)                   # [N,H]
     inside_x = (x >= left) & (x < left + cw)                 # [N,W]
     cut = inside_y[:, :, None] & inside_x[:, None, :]        # [N,H,W]
+    cut &= _applied(seed, [n, 1, 1], p)
     return images * tf.cast(~cut, images.dtype)[..., None]
 
 
 TRANSFORMS = {"color": color, "translation": translation, "cutout": cutout}
 
 
-def augment(images: tf.Tensor, policy: tuple[str, ...], seed) -> tf.Tensor:
+def augment(images: tf.Tensor, policy: tuple[str, ...], seed, p: float = 1.0) -> tf.Tensor:
     """``images`` [N,H,W,C] through each transform of ``policy`` (names from
-    ``D_AUGMENT``, e.g. ``TrainConfig.d_augment_policy``) in order; seed: int32 [2]."""
+    ``D_AUGMENT``, e.g. ``TrainConfig.d_augment_policy``) in order, each transform
+    applied to each image with probability ``p``; seed: int32 [2]."""
     for i, name in enumerate(policy):
-        images = TRANSFORMS[name](images, tf.random.experimental.stateless_fold_in(seed, i))
+        images = TRANSFORMS[name](images, tf.random.experimental.stateless_fold_in(seed, i), p)
     return images

@@ -306,6 +306,7 @@ class TrainConfig:
     mixed_precision: str = "none"  # none | bf16 | fp16 Keras dtype policy
     jit_compile: str = "auto"      # XLA for the train step: auto | true | false
     d_augment: str = ""            # DiffAugment transforms of D's inputs (beyond the paper); "" = off
+    d_augment_p: float = 1.0       # probability of each transform per image (DiffAugment 1; ADA's p)
     seed: int = 0                  # seeds data order, degradations and training noise
 
     def r1_gamma_at(self, res: int) -> float:
@@ -349,6 +350,8 @@ class TrainConfig:
         if unknown or len(set(names)) != len(names):
             raise ConfigError(f"--d_augment must be a comma-separated subset of "
                               f"{','.join(D_AUGMENT)} (each at most once), got {self.d_augment!r}")
+        if not 0 < self.d_augment_p <= 1:
+            raise ConfigError(f"--d_augment_p must be in (0, 1], got {self.d_augment_p}")
         if names and self.loss != "gan":
             raise ConfigError(f"--d_augment augments D's inputs; --loss={self.loss} has no D")
 

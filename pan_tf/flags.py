@@ -95,6 +95,9 @@ def define_flags() -> None:
                     "Beyond the paper: differentiable augmentation of every image D sees "
                     "(DiffAugment), a comma-separated subset of color,translation,cutout; "
                     "'' = off, as in the paper.")
+    d.DEFINE_float("d_augment_p", _T.d_augment_p,
+                   "Probability that each --d_augment transform touches an image "
+                   "(DiffAugment: 1; StyleGAN2-ADA's p, fixed).")
     d.DEFINE_integer("seed", _T.seed, "Seeds data order, degradations and training noise.")
     # Data.
     d.DEFINE_string("data", _D.source,
@@ -215,7 +218,7 @@ def config_from_flags(f=flags.FLAGS) -> Config:
             r1_interval=f.r1_interval,
             adam_beta1=f.adam_beta1, adam_beta2=f.adam_beta2, adam_epsilon=f.adam_epsilon,
             ema_kimg=f.ema_kimg, ema_rampup=f.ema_rampup, mixed_precision=f.mixed_precision, jit_compile=f.jit_compile,
-            d_augment=f.d_augment, seed=f.seed),
+            d_augment=f.d_augment, d_augment_p=f.d_augment_p, seed=f.seed),
         data=DataConfig(source=f.data, min_image_size=f.min_image_size, cache_mb=f.cache_mb,
                         degrade=degrade),
         run=RunConfig(

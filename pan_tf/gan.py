@@ -152,7 +152,7 @@ class PAN(keras.Model):
         if policy:
             seed = tf.random.experimental.stateless_fold_in(self._step_seed(salt),
                                                             self._replica_id())
-            images = augment_lib.augment(images, policy, seed)
+            images = augment_lib.augment(images, policy, seed, self.config.train.d_augment_p)
         condition = lr if self.config.model.conditional_d else None
         return self.discriminator(images, stage=self.stage, alpha=alpha, condition=condition)
 

@@ -86,6 +86,21 @@ def test_augment_is_stateless_and_passes_gradients_to_the_images():
     assert np.all(np.isfinite(grad)) and np.all(np.mean(grad != 0, axis=(1, 2, 3)) > 0.4)
 
 
+@pytest.mark.parametrize("name, touched_at_p1", [("color", 1.0), ("translation", 24 / 25),
+                                                  ("cutout", 1.0)])
+def test_each_transform_touches_an_image_with_probability_p(name, touched_at_p1):
+    # color is three transforms (brightness, saturation, contrast), each drawn with p;
+    # a translation draws (0, 0) one time in 25 at p = 1.
+    x = images(n=400)
+    for p in (1.0, 0.3):
+        out = augment_lib.TRANSFORMS[name](x, SEED, p).numpy()
+        # 1e-5: saturation and contrast at factor 1 still round (x − mean) + mean.
+        touched = np.mean(np.any(np.abs(out - x.numpy()) > 1e-5, axis=(1, 2, 3)))
+        expected = 1 - (1 - p) ** 3 if name == "color" else p * touched_at_p1
+        # 400 draws: the binomial's standard deviation is at most 0.025; allow 4 of them.
+        assert abs(touched - expected) < 0.1, (p, touched, expected)
+
+
 def test_config_reads_and_checks_the_policy():
     assert TrainConfig(d_augment="cutout, color").d_augment_policy == ("color", "cutout")
     assert TrainConfig().d_augment_policy == ()
@@ -93,6 +108,9 @@ def test_config_reads_and_checks_the_policy():
                          ("cutout,cutout", "each at most once")]:
         with pytest.raises(ConfigError, match=message):
             TrainConfig(d_augment=bad).validate()
+    for bad_p in (0.0, 1.5):
+        with pytest.raises(ConfigError, match="--d_augment_p must be in"):
+            TrainConfig(d_augment="color", d_augment_p=bad_p).validate()
     with pytest.raises(ConfigError, match="--loss=l1 has no D"):
         TrainConfig(d_augment="color", loss="l1").validate()
 
@@ -106,12 +124,13 @@ def test_conditional_d_with_augmentation_is_refused(image_folder):
 def test_every_image_d_judges_is_augmented_in_training(tmp_path, image_folder, monkeypatch):
     calls, real_augment = [], augment_lib.augment
 
-    def spy(images, policy, seed):  # records each traced call: what D is about to see
-        calls.append((tuple(images.shape[1:]), policy))
-        return real_augment(images, policy, seed)
+    def spy(images, policy, seed, p):  # records each traced call: what D is about to see
+        calls.append((tuple(images.shape[1:]), policy, p))
+        return real_augment(images, policy, seed, p)
 
     monkeypatch.setattr(augment_lib, "augment", spy)
-    config = tiny_config(str(image_folder), train={"d_augment": "color,translation,cutout"})
+    config = tiny_config(str(image_folder), train={"d_augment": "color,translation,cutout",
+                                                   "d_augment_p": 0.5})
     model = train_lib.train(config, str(tmp_path)).model
     logs = {name: float(t.result()) for name, t in model.trackers.items() if t.count > 0}
     assert {"d_loss", "g_loss", "r1"} <= logs.keys() and all(np.isfinite(list(logs.values())))
@@ -119,7 +138,7 @@ def test_every_image_d_judges_is_augmented_in_training(tmp_path, image_folder, m
     # stage's resolution (8 px, then 16 px).
     policy = ("color", "translation", "cutout")
     for side in (8, 16):
-        assert calls.count(((side, side, 3), policy)) >= 3
+        assert calls.count(((side, side, 3), policy, 0.5)) >= 3
     assert {c[0][0] for c in calls} == {8, 16}
     # The paper's setting never calls it.
     calls.clear()
