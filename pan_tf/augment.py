@@ -16,7 +16,9 @@ images in [-1, 1], each transform applied to each image with probability p
 - ``cutout``: per image, a square of half the side, centred anywhere, set to zero.
 
 Draws are stateless, from a seed the caller derives from (seed, images shown), so a
-resumed run augments exactly as an uninterrupted one. (XLA's kernels draw other numbers
+resumed run augments exactly as an uninterrupted one; with ``batch=(global_batch,
+offset)`` each replica takes its images' slice of the global batch's draws, so replicas
+augment as one device would. (XLA's kernels draw other numbers
 from the same seed than the graph ones do; a run keeps one mode unless told otherwise.)
 """
 
@@ -30,15 +32,26 @@ TRANSLATION_RATIO = 1 / 8   # largest shift, as a fraction of the side
 CUTOUT_RATIO = 1 / 2        # side of the cut square, as a fraction of the image side
 
 
-def _uniform(seed, shape, low, high, dtype):
-    return tf.cast(tf.random.stateless_uniform(shape, seed, low, high), dtype)
+def _draw(seed, n, batch, tail, low, high, dtype=tf.float32) -> tf.Tensor:
+    """Uniform draws [n, *tail], one row per image. ``batch=(global_batch, offset)``:
+    rows offset … offset+n of the global batch's draws, so a replica's images get what
+    they would get on one device."""
+    if batch is None:
+        return tf.random.stateless_uniform([n, *tail], seed, low, high, dtype=dtype)
+    total, offset = batch
+    return tf.random.stateless_uniform([total, *tail], seed, low, high, dtype=dtype)[offset:offset + n]
 
 
-def _applied(seed, shape, p: float) -> tf.Tensor:
-    """bool ``shape``: which images this transform touches, each with probability p."""
+def _uniform(seed, n, batch, low, high, dtype):
+    """One float per image, shaped [n,1,1,1] to scale or shift it."""
+    return tf.cast(_draw(seed, n, batch, [1, 1, 1], low, high), dtype)
+
+
+def _applied(seed, n, batch, tail, p: float) -> tf.Tensor:
+    """bool [n, *tail]: which images this transform touches, each with probability p."""
     if p >= 1:
-        return tf.ones(shape, tf.bool)
-    return tf.random.stateless_uniform(shape, tf.random.experimental.stateless_fold_in(seed, 99)) < p
+        return tf.ones([n, *tail], tf.bool)
+    return _draw(tf.random.experimental.stateless_fold_in(seed, 99), n, batch, tail, 0.0, 1.0) < p
 
 
 def _where(applied, value, identity):
@@ -46,19 +59,19 @@ def _where(applied, value, identity):
     return tf.where(applied, value, tf.cast(identity, value.dtype))
 
 
-def color(images: tf.Tensor, seed, p: float = 1.0) -> tf.Tensor:
+def color(images: tf.Tensor, seed, p: float = 1.0, batch=None) -> tf.Tensor:
     """Brightness, saturation and contrast, one draw each per image. [N,H,W,C]."""
     n, dt = tf.shape(images)[0], images.dtype
     s = [tf.random.experimental.stateless_fold_in(seed, i) for i in range(3)]
-    on = [_applied(s[i], [n, 1, 1, 1], p) for i in range(3)]
-    x = images + _where(on[0], _uniform(s[0], [n, 1, 1, 1], -0.5, 0.5, dt), 0.0)
+    on = [_applied(s[i], n, batch, [1, 1, 1], p) for i in range(3)]
+    x = images + _where(on[0], _uniform(s[0], n, batch, -0.5, 0.5, dt), 0.0)
     mean = tf.reduce_mean(x, axis=3, keepdims=True)
-    x = (x - mean) * _where(on[1], _uniform(s[1], [n, 1, 1, 1], 0.0, 2.0, dt), 1.0) + mean
+    x = (x - mean) * _where(on[1], _uniform(s[1], n, batch, 0.0, 2.0, dt), 1.0) + mean
     mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
-    return (x - mean) * _where(on[2], _uniform(s[2], [n, 1, 1, 1], 0.5, 1.5, dt), 1.0) + mean
+    return (x - mean) * _where(on[2], _uniform(s[2], n, batch, 0.5, 1.5, dt), 1.0) + mean
 
 
-def translation(images: tf.Tensor, seed, p: float = 1.0,
+def translation(images: tf.Tensor, seed, p: float = 1.0, batch=None,
                 ratio: float = TRANSLATION_RATIO) -> tf.Tensor:
     """Each image shifted by integers (dy, dx) ∈ [-m, m]², m = round(ratio·side); zeros
     come in at the edges. A gather, so gradients reach the pixels that stay."""
@@ -66,9 +79,9 @@ def translation(images: tf.Tensor, seed, p: float = 1.0,
     my, mx = int(h * ratio + 0.5), int(w * ratio + 0.5)
     n = tf.shape(images)[0]
     sy, sx = (tf.random.experimental.stateless_fold_in(seed, i) for i in range(2))
-    dy = tf.random.stateless_uniform([n, 1], sy, -my, my + 1, dtype=tf.int32)
-    dx = tf.random.stateless_uniform([n, 1], sx, -mx, mx + 1, dtype=tf.int32)
-    on = _applied(seed, [n, 1], p)
+    dy = _draw(sy, n, batch, [1], -my, my + 1, tf.int32)
+    dx = _draw(sx, n, batch, [1], -mx, mx + 1, tf.int32)
+    on = _applied(seed, n, batch, [1], p)
     dy, dx = tf.where(on, dy, 0), tf.where(on, dx, 0)
     padded = tf.pad(images, [[0, 0], [my, my], [mx, mx], [0, 0]])
     rows = tf.range(h)[None, :] + my - dy                    # out[y] = in[y - dy]
@@ -77,30 +90,34 @@ def translation(images: tf.Tensor, seed, p: float = 1.0,
     return tf.gather(x, cols, axis=2, batch_dims=1)          # [N,H,W,C]
 
 
-def cutout(images: tf.Tensor, seed, p: float = 1.0, ratio: float = CUTOUT_RATIO) -> tf.Tensor:
+def cutout(images: tf.Tensor, seed, p: float = 1.0, batch=None,
+           ratio: float = CUTOUT_RATIO) -> tf.Tensor:
     """Each image with a (ratio·side)² square set to zero, its centre anywhere in the
     image (so near an edge less of it falls inside)."""
     h, w = images.shape[1], images.shape[2]
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
     n = tf.shape(images)[0]
     sy, sx = (tf.random.experimental.stateless_fold_in(seed, i) for i in range(2))
-    top = tf.random.stateless_uniform([n, 1], sy, 0, h + 1 - ch % 2, dtype=tf.int32) - ch // 2
-    left = tf.random.stateless_uniform([n, 1], sx, 0, w + 1 - cw % 2, dtype=tf.int32) - cw // 2
+    top = _draw(sy, n, batch, [1], 0, h + 1 - ch % 2, tf.int32) - ch // 2
+    left = _draw(sx, n, batch, [1], 0, w + 1 - cw % 2, tf.int32) - cw // 2
     y, x = tf.range(h)[None, :], tf.range(w)[None, :]
     inside_y = (y >= top) & (y < top + ch)                   # [N,H]
     inside_x = (x >= left) & (x < left + cw)                 # [N,W]
     cut = inside_y[:, :, None] & inside_x[:, None, :]        # [N,H,W]
-    cut &= _applied(seed, [n, 1, 1], p)
+    cut &= _applied(seed, n, batch, [1, 1], p)
     return images * tf.cast(~cut, images.dtype)[..., None]
 
 
 TRANSFORMS = {"color": color, "translation": translation, "cutout": cutout}
 
 
-def augment(images: tf.Tensor, policy: tuple[str, ...], seed, p: float = 1.0) -> tf.Tensor:
+def augment(images: tf.Tensor, policy: tuple[str, ...], seed, p: float = 1.0,
+            batch=None) -> tf.Tensor:
     """``images`` [N,H,W,C] through each transform of ``policy`` (names from
     ``D_AUGMENT``, e.g. ``TrainConfig.d_augment_policy``) in order, each transform
-    applied to each image with probability ``p``; seed: int32 [2]."""
+    applied to each image with probability ``p``; seed: int32 [2]. ``batch``:
+    (global batch, offset of these images in it) under tf.distribute, else None."""
     for i, name in enumerate(policy):
-        images = TRANSFORMS[name](images, tf.random.experimental.stateless_fold_in(seed, i), p)
+        images = TRANSFORMS[name](images, tf.random.experimental.stateless_fold_in(seed, i),
+                                  p, batch)
     return images

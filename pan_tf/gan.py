@@ -149,10 +149,11 @@ class PAN(keras.Model):
     def _disc(self, images, alpha, lr, salt: int):
         """D's logits; with --d_augment, of the images transformed (draws from ``salt``)."""
         policy = self.config.train.d_augment_policy
-        if policy:
-            seed = tf.random.experimental.stateless_fold_in(self._step_seed(salt),
-                                                            self._replica_id())
-            images = augment_lib.augment(images, policy, seed, self.config.train.d_augment_p)
+        if policy:  # draws for the global batch, this replica's slice: as on one device
+            n = images.shape[0]
+            images = augment_lib.augment(images, policy, self._step_seed(salt),
+                                         self.config.train.d_augment_p,
+                                         batch=(self.global_batch, self._replica_id() * n))
         condition = lr if self.config.model.conditional_d else None
         return self.discriminator(images, stage=self.stage, alpha=alpha, condition=condition)
 

@@ -101,6 +101,14 @@ def test_each_transform_touches_an_image_with_probability_p(name, touched_at_p1)
         assert abs(touched - expected) < 0.1, (p, touched, expected)
 
 
+def test_a_slice_of_the_global_batch_is_augmented_as_on_one_device():
+    x = images(n=8)
+    whole = augment_lib.augment(x, D_AUGMENT, SEED, 0.5).numpy()
+    halves = [augment_lib.augment(x[i:i + 4], D_AUGMENT, SEED, 0.5, batch=(8, i)).numpy()
+              for i in (0, 4)]
+    np.testing.assert_allclose(np.concatenate(halves), whole, atol=1e-6)
+
+
 def test_config_reads_and_checks_the_policy():
     assert TrainConfig(d_augment="cutout, color").d_augment_policy == ("color", "cutout")
     assert TrainConfig().d_augment_policy == ()
@@ -124,9 +132,9 @@ def test_conditional_d_with_augmentation_is_refused(image_folder):
 def test_every_image_d_judges_is_augmented_in_training(tmp_path, image_folder, monkeypatch):
     calls, real_augment = [], augment_lib.augment
 
-    def spy(images, policy, seed, p):  # records each traced call: what D is about to see
+    def spy(images, policy, seed, p, batch):  # records each traced call: what D will see
         calls.append((tuple(images.shape[1:]), policy, p))
-        return real_augment(images, policy, seed, p)
+        return real_augment(images, policy, seed, p, batch)
 
     monkeypatch.setattr(augment_lib, "augment", spy)
     config = tiny_config(str(image_folder), train={"d_augment": "color,translation,cutout",

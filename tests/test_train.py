@@ -85,9 +85,10 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path, image_folder):
         _assert_same(_weights(straight, scope), _weights(resumed, scope), atol=1e-5)
 
 
-def test_mirrored_two_replicas_match_one_device(tmp_path, image_folder):
+@pytest.mark.parametrize("d_augment", ["", "color,translation,cutout"])
+def test_mirrored_two_replicas_match_one_device(tmp_path, image_folder, d_augment):
     # Exactly one step of a global batch of 8 at the SR stage (every block active,
-    # noise and skips included). Adam with β1 = 0 makes its first update
+    # noise and skips included, and D's augmentation when the case has it). Adam with β1 = 0 makes its first update
     # lr·g/(|g| + ε): with the paper's ε = 1e-8 that is lr·sign(g), so a gradient within
     # float noise of zero flips a weight by 2·lr depending on summation order. ε = 1e-4
     # keeps the update a smooth function of g, so the comparison tests the distribution
@@ -96,7 +97,8 @@ def test_mirrored_two_replicas_match_one_device(tmp_path, image_folder):
     config = tiny_config(str(image_folder),
                          schedule={"progressive": False, "fade_kimg": 0, "stable_kimg": 0.004,
                                    "batch_size": 8},
-                         train={"jit_compile": "false", "adam_epsilon": 1e-4})
+                         train={"jit_compile": "false", "adam_epsilon": 1e-4,
+                                "d_augment": d_augment, "d_augment_p": 0.5})
     assert Schedule(config.model, config.schedule).total_images == 8
     one = train_lib.train(config, str(tmp_path / "one")).model
     mirrored = train_lib.make_strategy("mirrored")
