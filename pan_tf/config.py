@@ -320,10 +320,14 @@ class TrainConfig:
             return self.r1_gamma
         return self.r1_gamma * (res / self.r1_reference_res) ** 2
 
+    def _d_augment_names(self) -> list[str]:
+        """--d_augment's names as written, blanks dropped ('cutout, color' → cutout, color)."""
+        return [name.strip() for name in self.d_augment.split(",") if name.strip()]
+
     @property
     def d_augment_policy(self) -> tuple[str, ...]:
         """--d_augment's transforms in the order applied ('cutout,color' → color, cutout)."""
-        names = {name.strip() for name in self.d_augment.split(",")}
+        names = self._d_augment_names()
         return tuple(name for name in D_AUGMENT if name in names)
 
     def validate(self) -> None:
@@ -345,7 +349,7 @@ class TrainConfig:
         if self.jit_compile not in JIT_COMPILE:
             raise ConfigError(
                 f"--jit_compile must be one of {JIT_COMPILE}, got {self.jit_compile!r}")
-        names = [name.strip() for name in self.d_augment.split(",") if name.strip()]
+        names = self._d_augment_names()
         unknown = [name for name in names if name not in D_AUGMENT]
         if unknown or len(set(names)) != len(names):
             raise ConfigError(f"--d_augment must be a comma-separated subset of "
