@@ -15,7 +15,6 @@ evaluation.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 
@@ -75,12 +74,11 @@ def main():
     parser.add_argument("--size", type=int, default=64, help="HR side of the runs' last stage")
     parser.add_argument("--all_checkpoints", action="store_true")
     args = parser.parse_args()
-    files = sorted(glob.glob(args.faces))
-    if len(files) < args.train + args.held_out:
-        raise SystemExit(f"--faces={args.faces!r} matches {len(files)} files, "
+    faces = load_faces(args.faces, args.size, flag="--faces")
+    if len(faces) < args.train + args.held_out:
+        raise SystemExit(f"--faces={args.faces!r} matches {len(faces)} files, "
                          f"fewer than --train + --held_out = {args.train + args.held_out}")
-    faces = np.concatenate([load_faces(f, args.size) for f in files[:args.train + args.held_out]])
-    train, held = faces[:args.train], faces[args.train:]
+    train, held = faces[:args.train], faces[args.train:args.train + args.held_out]
     for run in args.runs:
         report(run, train, held, args.all_checkpoints)
 

@@ -48,10 +48,12 @@ def area(images: np.ndarray, size: int) -> np.ndarray:
     return area_downsample(images, images.shape[1] // size).numpy()
 
 
-def load_faces(pattern: str, size: int) -> np.ndarray:
+def load_faces(pattern: str, size: int, flag: str = "--hr") -> np.ndarray:
+    """The images ``pattern`` matches, sorted by name, resized to size² (``flag``: the
+    option that gave the pattern, for the error)."""
     files = sorted(glob.glob(pattern))
     if not files:
-        raise SystemExit(f"--hr={pattern!r} matches no file")
+        raise SystemExit(f"{flag}={pattern!r} matches no file")
     return np.stack([np.asarray(Image.open(f).convert("RGB").resize((size, size), Image.BICUBIC))
                      for f in files]).astype(np.float32)
 
