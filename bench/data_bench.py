@@ -25,7 +25,6 @@ import argparse
 import glob
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ CASES = ((64, "configs/faces_x4_cpu.flags", 300),
          (256, "configs/ffhq_x8_1024.flags", 48),
          (1024, "configs/ffhq_x8_1024.flags", 48))
 
-from stage_setup import load_config  # noqa: E402  (bench/ is on sys.path)
+from stage_setup import host, load_config  # noqa: E402  (bench/ is on sys.path)
 
 
 def write_resized(faces: list[str], folder: str, size: int) -> None:
@@ -153,9 +152,7 @@ def main() -> int:
                   flush=True)
 
     summary = {
-        "machine": {"cpu_count": os.cpu_count(), "cores_usable": len(os.sched_getaffinity(0)),
-                    "load_average": os.getloadavg(), "platform": platform.platform(),
-                    "tensorflow": tf.__version__},
+        "machine": {**host(), "tensorflow": tf.__version__},
         "python_ops_on_hot_path": python_ops,
         "min_ratio": min(min(r["ratio"].values()) for r in results),
         "results": results,

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -43,7 +42,7 @@ STAGES = {6: {"probe": 512, "compare": 768},      # ×4: 128 → 512, tiles of 5
           7: {"probe": 256, "compare": 384}}      # ×8: 128 → 1024, tiles of 256
 MEMORY_SHARE = 0.6                               # untiled runs only below this share of free RAM
 
-from stage_setup import load_config  # noqa: E402  (bench/ is on sys.path)
+from stage_setup import host, load_config  # noqa: E402  (bench/ is on sys.path)
 
 
 def _peak_rss_gb() -> float:
@@ -174,9 +173,7 @@ def main() -> int:
               f"({b['tiles']} tiles of {r['tile']}, peak {b['tiled_peak_gb']:.1f} GB); "
               f"untiled {untiled}", flush=True)
     result = {
-        "cpu_cores": os.cpu_count(),
-        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "platform": platform.platform(), "processor": platform.processor(),
+        "machine": host(),
         "flagfile": FLAGFILE, "weights": "random (seed 0)", "big_input": args.big,
         "total_s": time.perf_counter() - started, "stages": stages,
     }

@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -42,6 +41,7 @@ from pan_tf import export as export_lib  # noqa: E402
 from pan_tf import flags as flags_lib  # noqa: E402
 from pan_tf.generator import Generator, inference_noise  # noqa: E402
 from serving import client  # noqa: E402
+from stage_setup import host  # noqa: E402  (bench/ is on sys.path)
 
 DEFAULT_FLAGFILE = os.path.join(REPO, "configs", "faces_x4_cpu.flags")
 FACES = os.path.join(os.path.dirname(REPO), "shared", "data", "faces256")
@@ -169,11 +169,7 @@ def main(argv):
 
     report = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpu_count": os.cpu_count(),
-                    "cpus_usable": len(os.sched_getaffinity(0)),
-                    "load_avg_1m_at_end": os.getloadavg()[0],
-                    "platform": platform.platform(), "python": platform.python_version(),
-                    "tensorflow": tf.__version__},
+        "machine": {**host(), "tensorflow": tf.__version__},     # load average at the end
         "model": {"stage": stage, "input": r_in, "output": r_in * scale, "scale": scale,
                   "fmap_base": model.fmap_base, "fmap_max": model.fmap_max,
                   "weights": "random", "parameters": int(sum(np.prod(w.shape)

@@ -1,4 +1,4 @@
-"""What the benches share: a config from a flagfile, and PAN compiled at one stage.
+"""What the benches share: a config from a flagfile, PAN compiled at one stage, the host.
 
 Imported from scripts in bench/ (their directory is on sys.path); TensorFlow is
 imported inside the functions so a caller can set up devices first.
@@ -7,11 +7,37 @@ imported inside the functions so a caller can set up devices first.
 from __future__ import annotations
 
 import os
+import platform
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
+
+
+def host() -> dict:
+    """The machine a bench ran on, for its JSON: timings depend on the CPU's vector units.
+
+    Round 9 of issue 7 met an AVX2-only EPYC 2.5-4.5x slower than the AVX-512 one before
+    it, with the same core count, so the model name and its AVX flags are recorded.
+    """
+    model, flags = platform.processor() or "unknown", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:      # not Linux: the model from platform, no flags
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {"cpu_model": model, "cpu_count": os.cpu_count(), "cpus_usable": usable,
+            "cpu_avx": sorted(f for f in flags if f.startswith(("avx", "amx"))),
+            "load_avg_1m": os.getloadavg()[0], "platform": platform.platform(),
+            "python": platform.python_version()}
 
 
 def load_config(flagfile: str, overrides=()):

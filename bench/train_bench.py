@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "bench", "results")
 
-from stage_setup import load_config, stage_model  # noqa: E402  (bench/ is on sys.path)
+from stage_setup import host, load_config, stage_model  # noqa: E402  (bench/ is on sys.path)
 
 
 # -- worker: one measurement ----------------------------------------------------
@@ -136,8 +135,7 @@ def machine() -> dict:
 
     gpus = tf.config.list_physical_devices("GPU")
     details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
-    return {"cpu_cores": os.cpu_count(), "platform": platform.platform(),
-            "device": details.get("device_name", "CPU"), "tensorflow": tf.__version__}
+    return {**host(), "device": details.get("device_name", "CPU"), "tensorflow": tf.__version__}
 
 
 def part1(args) -> list[dict]:

@@ -109,6 +109,8 @@ def cutout(images: tf.Tensor, seed, p: float = 1.0, batch=None,
 
 
 TRANSFORMS = {"color": color, "translation": translation, "cutout": cutout}
+if tuple(TRANSFORMS) != D_AUGMENT:   # the flag's names (config) and the code must agree
+    raise ImportError(f"augment.TRANSFORMS {tuple(TRANSFORMS)} != config.D_AUGMENT {D_AUGMENT}")
 
 
 def augment(images: tf.Tensor, policy: tuple[str, ...], seed, p: float = 1.0,

@@ -108,7 +108,8 @@ class PAN(keras.Model):
         return tf.random.experimental.stateless_fold_in(tf.cast(step_seed, tf.int32), salt)
 
     @staticmethod
-    def _replica_id() -> int:
+    def _replica_id() -> "int | tf.Tensor":
+        """This replica's index: a Python 0 outside tf.distribute, a scalar tensor inside."""
         replica = tf.distribute.get_replica_context()
         return replica.replica_id_in_sync_group if replica is not None else 0
 

@@ -24,7 +24,6 @@ import signal
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 from absl import logging
 
