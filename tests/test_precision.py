@@ -9,14 +9,16 @@ from pan_tf import losses
 from pan_tf import trainer as train_lib
 
 
-# fp16 under XLA too: its loss scaling inside a compiled step is the riskier pairing.
-@pytest.mark.parametrize("policy, compute, jit", [("bf16", "bfloat16", "false"),
-                                                  ("fp16", "float16", "true")])
+# fp16 under XLA too: its loss scaling inside a compiled step is the riskier pairing. That
+# case stops after stage 0, since XLA compiles each stage's step anew (15-25 s a stage on
+# a 2-core AVX2 host); bf16 trains and exports both stages in graph mode.
+@pytest.mark.parametrize("policy, compute, jit, last_stage", [("bf16", "bfloat16", "false", 1),
+                                                              ("fp16", "float16", "true", 0)])
 def test_mixed_precision_step_runs_with_finite_losses(tmp_path, image_folder, policy, compute,
-                                                      jit):
+                                                      jit, last_stage):
     config = tiny_config(str(image_folder), train={"mixed_precision": policy, "jit_compile": jit},
                          schedule={"fade_kimg": 0.004, "stable_kimg": 0.004},
-                         run={"export": True})
+                         run={"export": True, "stop_kimg": 0.004 if last_stage == 0 else 0.0})
     model = train_lib.train(config, str(tmp_path)).model
     assert model.generator.dtype_policy.compute_dtype == compute
     assert model.discriminator.logits.dtype_policy.compute_dtype == "float32"
@@ -29,12 +31,13 @@ def test_mixed_precision_step_runs_with_finite_losses(tmp_path, image_folder, po
     out = model.g_ema(tf.zeros([1, 8, 8, 3]), stage=model.stage)
     assert out.dtype == tf.float32
     # The exported SavedModel is uint8 at its boundary and float32 inside.
-    loaded = tf.saved_model.load(str(tmp_path / "export" / "pan" / "1"))
+    assert model.stage == last_stage
+    loaded = tf.saved_model.load(str(tmp_path / "export" / "pan" / str(last_stage)))
     serve = loaded.signatures["serving_default"]
     assert serve.structured_input_signature[1]["images"].dtype == tf.uint8
     assert serve.structured_outputs["sr_images"].dtype == tf.uint8
     sr = serve(images=tf.zeros([1, 8, 8, 3], tf.uint8))["sr_images"]
-    assert sr.shape == (1, 16, 16, 3)
+    assert sr.shape == (1, 8 * 2**last_stage, 8 * 2**last_stage, 3)
     graph_dtypes = {v.dtype for v in serve.graph.variables}
     assert graph_dtypes == {tf.float32}, graph_dtypes
 
