@@ -107,16 +107,19 @@ class PAN(keras.Model):
                               tf.convert_to_tensor(self.images_seen)])
         return tf.random.experimental.stateless_fold_in(tf.cast(step_seed, tf.int32), salt)
 
-    @staticmethod
-    def _replica_id() -> "int | tf.Tensor":
-        """This replica's index: a Python 0 outside tf.distribute, a scalar tensor inside."""
+    def _batch_slice(self, local_batch) -> tuple:
+        """(global batch, first global row of this replica's images): the per-step draws
+        (noise, augmentation) are made for the global batch and each replica takes its
+        rows, so replicas draw as one device would. The offset is 0 outside tf.distribute
+        and a scalar tensor inside."""
         replica = tf.distribute.get_replica_context()
-        return replica.replica_id_in_sync_group if replica is not None else 0
+        replica_id = replica.replica_id_in_sync_group if replica is not None else 0
+        return self.global_batch, replica_id * local_batch
 
     def _noise(self, salt: int, local_batch) -> NoiseSpec:
         """Fresh noise per step, identical whichever replica draws which images."""
-        return NoiseSpec(self._step_seed(salt), global_batch=self.global_batch,
-                         offset=self._replica_id() * local_batch)
+        global_batch, offset = self._batch_slice(local_batch)
+        return NoiseSpec(self._step_seed(salt), global_batch=global_batch, offset=offset)
 
     def _average(self, per_example: tf.Tensor, optimizer) -> tf.Tensor:
         """Mean over the global batch (replica gradients are summed), loss-scaled for fp16.
@@ -150,11 +153,10 @@ class PAN(keras.Model):
     def _disc(self, images, alpha, lr, salt: int):
         """D's logits; with --d_augment, of the images transformed (draws from ``salt``)."""
         policy = self.config.train.d_augment_policy
-        if policy:  # draws for the global batch, this replica's slice: as on one device
-            n = images.shape[0]
+        if policy:
             images = augment_lib.augment(images, policy, self._step_seed(salt),
                                          self.config.train.d_augment_p,
-                                         batch=(self.global_batch, self._replica_id() * n))
+                                         batch=self._batch_slice(images.shape[0]))
         condition = lr if self.config.model.conditional_d else None
         return self.discriminator(images, stage=self.stage, alpha=alpha, condition=condition)
 
