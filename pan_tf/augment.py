@@ -4,10 +4,11 @@ With few training images (250 faces here, against the paper's 70,000) D learns t
 training set instead of what faces look like. DiffAugment (Zhao et al., 2020) applies
 the same random, differentiable transforms to every image D judges, real and fake, in
 D's step and in G's, so D never sees a training image as it is and G still gets
-gradients through the transforms. StyleGAN2-ADA makes the same argument with an
-adaptive probability; this is the fixed-policy version with DiffAugment's settings for
-images in [-1, 1], each transform applied to each image with probability p
-(``--d_augment_p``; DiffAugment: 1, ADA's p in (0, 1]):
+gradients through the transforms. These are DiffAugment's transforms for images in
+[-1, 1], each applied to each image with probability p: fixed (``--d_augment_p``;
+DiffAugment: 1), or adapted as training goes (``--d_augment_target``, StyleGAN2-ADA's
+rule, :func:`ada_adjust`: p starts at 0 and rises while D grows too sure of the
+training images, up to ``--d_augment_p``):
 
 - ``color``: per image, brightness + U(-½, ½), saturation × U(0, 2) around the pixel's
   channel mean, contrast × U(½, 3/2) around the image mean;
@@ -30,6 +31,7 @@ from pan_tf.config import D_AUGMENT  # the transforms' names, in the order appli
 
 TRANSLATION_RATIO = 1 / 8   # largest shift, as a fraction of the side
 CUTOUT_RATIO = 1 / 2        # side of the cut square, as a fraction of the image side
+ADA_INTERVAL = 4            # adaptive p (--d_augment_target) moves once per this many steps
 
 
 def _draw(seed, n, batch, tail, low, high, dtype=tf.float32) -> tf.Tensor:
@@ -47,9 +49,10 @@ def _uniform(seed, n, batch, low, high, dtype):
     return tf.cast(_draw(seed, n, batch, [1, 1, 1], low, high), dtype)
 
 
-def _applied(seed, n, batch, tail, p: float) -> tf.Tensor:
-    """bool [n, *tail]: which images this transform touches, each with probability p."""
-    if p >= 1:
+def _applied(seed, n, batch, tail, p) -> tf.Tensor:
+    """bool [n, *tail]: which images this transform touches, each with probability p
+    (a float, or a scalar tensor when p adapts)."""
+    if isinstance(p, (int, float)) and p >= 1:
         return tf.ones([n, *tail], tf.bool)
     return _draw(tf.random.experimental.stateless_fold_in(seed, 99), n, batch, tail, 0.0, 1.0) < p
 
@@ -113,13 +116,32 @@ if tuple(TRANSFORMS) != D_AUGMENT:   # the flag's names (config) and the code mu
     raise ImportError(f"augment.TRANSFORMS {tuple(TRANSFORMS)} != config.D_AUGMENT {D_AUGMENT}")
 
 
-def augment(images: tf.Tensor, policy: tuple[str, ...], seed, p: float = 1.0,
+def augment(images: tf.Tensor, policy: tuple[str, ...], seed, p=1.0,
             batch=None) -> tf.Tensor:
     """``images`` [N,H,W,C] through each transform of ``policy`` (names from
     ``D_AUGMENT``, e.g. ``TrainConfig.d_augment_policy``) in order, each transform
-    applied to each image with probability ``p``; seed: int32 [2]. ``batch``:
+    applied to each image with probability ``p`` (a float, or a scalar tensor under
+    adaptive p); seed: int32 [2]. ``batch``:
     (global batch, offset of these images in it) under tf.distribute, else None."""
     for i, name in enumerate(policy):
         images = TRANSFORMS[name](images, tf.random.experimental.stateless_fold_in(seed, i),
                                   p, batch)
     return images
+
+
+def ada_adjust(p, signs, target: float, speed_kimg: float, cap: float, interval_images: int):
+    """StyleGAN2-ADA's adaptive p, one step: returns the new (p, signs).
+
+    ``signs`` = [Σ sign(D(x)) over the reals D judged (augmented), how many], summed
+    since p last moved; r_t = Σ/count is how sure D is of the training images (1: all
+    judged real, the sign of memorising them; ADA's target 0.6). Once ``interval_images``
+    have been counted, p moves by count / (speed_kimg · 1000) up if r_t > target, down if
+    below (so p can cross 0 → 1 in ``speed_kimg`` kimg), is clipped to [0, cap], and the
+    sums restart. Before that, p stays and the sums carry on.
+    """
+    p, signs = tf.convert_to_tensor(p, tf.float32), tf.convert_to_tensor(signs, tf.float32)
+    due = signs[1] >= interval_images
+    r_t = signs[0] / tf.maximum(signs[1], 1.0)
+    step = tf.sign(r_t - target) * signs[1] / (speed_kimg * 1000.0)
+    moved = tf.clip_by_value(p + step, 0.0, cap)
+    return tf.where(due, moved, p), tf.where(due, tf.zeros_like(signs), signs)

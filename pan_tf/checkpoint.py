@@ -1,7 +1,8 @@
 """Checkpoints that make a killed run resume exactly where it stopped.
 
-A checkpoint holds G, D, G_ema, the two Adam optimizers, ``images_seen`` and
-the stage the optimizer state belongs to. Everything else is recomputed:
+A checkpoint holds G, D, G_ema, the two Adam optimizers, ``images_seen``, the
+stage the optimizer state belongs to, and the adaptive augmentation's state
+(``--d_augment_target``: p and its running sums). Everything else is recomputed:
 the schedule from ``images_seen`` (schedule.py), the data stream and the
 training noise from ``(seed, images_seen)`` (data.py, gan.py).
 
@@ -10,6 +11,10 @@ Resume order:
      Adam state, ProGAN style);
   2. the trainer computes the phase and builds that stage's optimizers;
   3. if the checkpoint's optimizer state belongs to this stage, restore it too.
+
+The augmentation state is restored where the checkpoint has it and left at its
+start (p = 0) where it does not: checkpoints written before it existed, or by
+runs without it, still resume and branch.
 
 ``tf.train.CheckpointManager`` writes a checkpoint completely before it updates
 its index file, so a crash mid-save leaves the previous checkpoint in charge.
@@ -38,7 +43,9 @@ class Checkpointer:
         self._state = dict(generator=model.generator, discriminator=model.discriminator,
                            g_ema=model.g_ema, images_seen=model.images_seen.value,
                            opt_stage=self.opt_stage)
-        self.checkpoint = tf.train.Checkpoint(**self._state)
+        self._optional = dict(augment_p=model.augment_p.value,
+                              augment_signs=model.augment_signs.value)
+        self.checkpoint = tf.train.Checkpoint(**self._state, **self._optional)
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=keep)
         self._last_saved = None     # images_seen of this process's last save
 
@@ -54,6 +61,7 @@ class Checkpointer:
             return 0
         tf.train.Checkpoint(**self._state).restore(path).expect_partial() \
             .assert_existing_objects_matched()
+        tf.train.Checkpoint(**self._optional).restore(path).expect_partial()
         images = int(self.model.images_seen.numpy())
         logging.info("resumed from %s at %d images", path, images)
         return images
@@ -69,7 +77,8 @@ class Checkpointer:
         self.checkpoint.g_optimizer = g_optimizer
         self.checkpoint.d_optimizer = d_optimizer
         if restored:
-            self.checkpoint.restore(self.latest).assert_existing_objects_matched()
+            tf.train.Checkpoint(**self._state, g_optimizer=g_optimizer, d_optimizer=d_optimizer) \
+                .restore(self.latest).expect_partial().assert_existing_objects_matched()
         self.opt_stage.assign(stage)
         return restored
 

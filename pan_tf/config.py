@@ -306,7 +306,9 @@ class TrainConfig:
     mixed_precision: str = "none"  # none | bf16 | fp16 Keras dtype policy
     jit_compile: str = "auto"      # XLA for the train step: auto | true | false
     d_augment: str = ""            # DiffAugment transforms of D's inputs (beyond the paper); "" = off
-    d_augment_p: float = 1.0       # probability of each transform per image (DiffAugment 1; ADA's p)
+    d_augment_p: float = 1.0       # probability of each transform per image (DiffAugment 1); cap of an adaptive p
+    d_augment_target: float = 0.0  # adaptive p (StyleGAN2-ADA): target of r_t = E[sign D(real)] (ADA 0.6); 0 = fixed p
+    d_augment_kimg: float = 500.0  # adaptive p: kimg for p to move from 0 to 1 (ADA 500)
     seed: int = 0                  # seeds data order, degradations and training noise
 
     def r1_gamma_at(self, res: int) -> float:
@@ -358,6 +360,19 @@ class TrainConfig:
             raise ConfigError(f"--d_augment_p must be in (0, 1], got {self.d_augment_p}")
         if names and self.loss != "gan":
             raise ConfigError(f"--d_augment augments D's inputs; --loss={self.loss} has no D")
+        if not 0 <= self.d_augment_target < 1:
+            raise ConfigError(f"--d_augment_target must be in [0, 1) (0 = fixed p; ADA: 0.6), "
+                              f"got {self.d_augment_target}")
+        if self.d_augment_target and not names:
+            raise ConfigError("--d_augment_target adapts the probability of --d_augment's "
+                              "transforms; name them with --d_augment")
+        if self.d_augment_kimg <= 0:
+            raise ConfigError(f"--d_augment_kimg must be > 0, got {self.d_augment_kimg}")
+
+    @property
+    def adaptive_augment(self) -> bool:
+        """Whether p adapts (StyleGAN2-ADA) rather than staying at --d_augment_p."""
+        return bool(self.d_augment_policy) and self.d_augment_target > 0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -97,7 +97,12 @@ def define_flags() -> None:
                     "'' = off, as in the paper.")
     d.DEFINE_float("d_augment_p", _T.d_augment_p,
                    "Probability that each --d_augment transform touches an image "
-                   "(DiffAugment: 1; StyleGAN2-ADA's p, fixed).")
+                   "(DiffAugment: 1); with --d_augment_target, the most p may reach.")
+    d.DEFINE_float("d_augment_target", _T.d_augment_target,
+                   "Adapt p as StyleGAN2-ADA does: from 0, up while r_t = E[sign D(real)] is "
+                   "above this target, down while below (ADA: 0.6); 0 = p fixed at --d_augment_p.")
+    d.DEFINE_float("d_augment_kimg", _T.d_augment_kimg,
+                   "Adaptive p's speed: thousands of images for p to move from 0 to 1 (ADA: 500).")
     d.DEFINE_integer("seed", _T.seed, "Seeds data order, degradations and training noise.")
     # Data.
     d.DEFINE_string("data", _D.source,
@@ -218,7 +223,8 @@ def config_from_flags(f=flags.FLAGS) -> Config:
             r1_interval=f.r1_interval,
             adam_beta1=f.adam_beta1, adam_beta2=f.adam_beta2, adam_epsilon=f.adam_epsilon,
             ema_kimg=f.ema_kimg, ema_rampup=f.ema_rampup, mixed_precision=f.mixed_precision, jit_compile=f.jit_compile,
-            d_augment=f.d_augment, d_augment_p=f.d_augment_p, seed=f.seed),
+            d_augment=f.d_augment, d_augment_p=f.d_augment_p,
+            d_augment_target=f.d_augment_target, d_augment_kimg=f.d_augment_kimg, seed=f.seed),
         data=DataConfig(source=f.data, min_image_size=f.min_image_size, cache_mb=f.cache_mb,
                         degrade=degrade),
         run=RunConfig(

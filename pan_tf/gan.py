@@ -54,10 +54,14 @@ class PAN(keras.Model):
         # Set between steps by the trainer (never inside train_step).
         self.alpha = keras.Variable(1.0, trainable=False, name="alpha")
         self.images_seen = keras.Variable(0, dtype="int64", trainable=False, name="images_seen")
+        # --d_augment_target: the adaptive p, and [Σ sign D(real), count] since it last
+        # moved (both checkpointed, so a resumed run adapts as an uninterrupted one).
+        self.augment_p = keras.Variable(0.0, trainable=False, name="augment_p")
+        self.augment_signs = keras.Variable([0.0, 0.0], trainable=False, name="augment_signs")
         self.stage = 0
         self.global_batch = 1
         self.trackers = {name: keras.metrics.Mean(name=name) for name in
-                         ("d_loss", "g_loss", "r1", "real_logits", "fake_logits")}
+                         ("d_loss", "g_loss", "r1", "real_logits", "real_sign", "fake_logits")}
         self.built = True
 
     # -- setup -----------------------------------------------------------------
@@ -136,6 +140,8 @@ class PAN(keras.Model):
         if self.config.train.loss == "gan":
             stats, weights = self._discriminator_step(lr, reals, alpha)   # Eq. 3
             stats.update(self._generator_step(lr, alpha))                 # Eq. 4
+            if self.config.train.adaptive_augment:
+                self._adapt_augment(stats["real_sign"], lr.shape[0])
         else:
             stats, weights = self._pixel_loss_step(lr, reals, alpha), {}  # Table 2 ablation
         t = self.config.train
@@ -145,6 +151,8 @@ class PAN(keras.Model):
         for name, value in stats.items():
             self.trackers[name].update_state(value, sample_weight=weights.get(name, 1.0))
         results = {name: self.trackers[name].result() for name in stats}
+        if self.config.train.adaptive_augment:
+            results["augment_p"] = tf.convert_to_tensor(self.augment_p)
         if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
             # Keras reduces multi-worker logs with reduce(MEAN, axis=0): give them an axis.
             results = {name: tf.reshape(value, [1]) for name, value in results.items()}
@@ -152,10 +160,10 @@ class PAN(keras.Model):
 
     def _disc(self, images, alpha, lr, salt: int):
         """D's logits; with --d_augment, of the images transformed (draws from ``salt``)."""
-        policy = self.config.train.d_augment_policy
-        if policy:
-            images = augment_lib.augment(images, policy, self._step_seed(salt),
-                                         self.config.train.d_augment_p,
+        t = self.config.train
+        if t.d_augment_policy:
+            p = tf.convert_to_tensor(self.augment_p) if t.adaptive_augment else t.d_augment_p
+            images = augment_lib.augment(images, t.d_augment_policy, self._step_seed(salt), p,
                                          batch=self._batch_slice(images.shape[0]))
         condition = lr if self.config.model.conditional_d else None
         return self.discriminator(images, stage=self.stage, alpha=alpha, condition=condition)
@@ -187,7 +195,9 @@ class PAN(keras.Model):
             loss = self._average(per_example, self.d_optimizer)
         self._apply(self.d_optimizer, tape, loss, self.discriminator.trainable_variables)
         stats = {"d_loss": tf.reduce_mean(per_example), "r1": tf.reduce_mean(r1),
-                 "real_logits": tf.reduce_mean(real_logits)}
+                 "real_logits": tf.reduce_mean(real_logits),
+                 # StyleGAN2-ADA's overfitting heuristic r_t, on the reals as D judged them.
+                 "real_sign": tf.reduce_mean(tf.sign(tf.cast(real_logits, tf.float32)))}
         return stats, {"r1": tf.cast(r1_weight > 0, tf.float32)}  # log R1 only where applied
 
     def _generator_step(self, lr, alpha):
@@ -219,6 +229,30 @@ class PAN(keras.Model):
         grads = tape.gradient(scaled_loss, variables)
         # Blocks of other stages get no gradient; leave them (and their Adam state) alone.
         optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
+
+    def _adapt_augment(self, real_sign, local_batch) -> None:
+        """--d_augment_target: adds this step's Σ sign D(real) over the global batch to the
+        running sums and moves p once every ADA_INTERVAL steps' worth of images
+        (augment.ada_adjust). Every replica computes the same values from the summed
+        signs; they are assigned in cross-replica context, as G_ema is."""
+        t = self.config.train
+        n = tf.cast(local_batch, tf.float32)
+        step = tf.distribute.get_replica_context().all_reduce(
+            tf.distribute.ReduceOp.SUM, tf.stack([real_sign * n, n]))
+        p, signs = augment_lib.ada_adjust(
+            self.augment_p, self.augment_signs + step, t.d_augment_target, t.d_augment_kimg,
+            t.d_augment_p, augment_lib.ADA_INTERVAL * self.global_batch)
+        self._assign_synced([(self.augment_p.value, p), (self.augment_signs.value, signs)])
+
+    @staticmethod
+    def _assign_synced(pairs) -> None:
+        """variable ← value for each pair, in cross-replica context (the values must agree
+        across replicas)."""
+        def assign(strategy, pairs):
+            for variable, value in pairs:
+                strategy.extended.update(variable, lambda v, x: v.assign(x), args=(value,))
+
+        tf.distribute.get_replica_context().merge_call(assign, args=(pairs,))
 
     def _update_ema(self, beta: float) -> None:
         """G_ema ← G + β·(G_ema − G), in cross-replica context so mirrored copies agree."""

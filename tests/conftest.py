@@ -51,6 +51,17 @@ def write_images(folder: pathlib.Path, count: int, size=(40, 40), seed: int = 0)
 
 
 @pytest.fixture(scope="session")
+def mirrored() -> tf.distribute.MirroredStrategy:
+    """MirroredStrategy over the two logical CPUs, one for the whole session: the
+    collectives of two such strategies in one process share instance keys, so the
+    second fails with a shape mismatch once the first has run an all-reduce."""
+    from pan_tf import trainer as train_lib
+    strategy = train_lib.make_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 2
+    return strategy
+
+
+@pytest.fixture(scope="session")
 def image_folder(tmp_path_factory) -> pathlib.Path:
     folder = tmp_path_factory.mktemp("images")
     write_images(folder, 12, size=(40, 48))

@@ -1,6 +1,8 @@
-"""--d_augment: DiffAugment's transforms of D's inputs (beyond the paper)."""
+"""--d_augment: DiffAugment's transforms of D's inputs and ADA's adaptive p (beyond the paper)."""
 
 import dataclasses
+import glob
+import os
 
 import numpy as np
 import pytest
@@ -154,3 +156,98 @@ def test_every_image_d_judges_is_augmented_in_training(tmp_path, image_folder, m
     plain.set_stage(1, 2)
     plain._disc(tf.zeros([2, 16, 16, 3]), 1.0, tf.zeros([2, 8, 8, 3]), salt=2)
     assert calls == []
+
+
+# -- adaptive p (--d_augment_target, StyleGAN2-ADA) ------------------------------------
+ADA = {"d_augment": "translation,cutout", "d_augment_target": 0.6, "d_augment_kimg": 0.1}
+
+
+def test_ada_moves_p_once_per_interval_by_the_sign_of_r_t_and_keeps_it_in_range():
+    # 16 images counted, an interval of 16, 0.1 kimg from 0 to 1: a move of 16/100.
+    def adjust(p, signs, cap=1.0, interval=16):
+        p, signs = augment_lib.ada_adjust(p, signs, 0.6, 0.1, cap, interval)
+        return round(float(p), 6), signs.numpy().tolist()    # float32 p, to 1e-6
+
+    assert adjust(0.5, [12.0, 16.0]) == (0.66, [0.0, 0.0])     # r_t 0.75 > 0.6: up
+    assert adjust(0.5, [8.0, 16.0]) == (0.34, [0.0, 0.0])      # r_t 0.5: down
+    assert adjust(0.5, [12.0, 12.0]) == (0.5, [12.0, 12.0])    # not due yet: sums carry on
+    assert adjust(0.5, [24.0, 32.0], interval=32) == (0.82, [0.0, 0.0])
+    assert adjust(0.05, [-16.0, 16.0]) == (0.0, [0.0, 0.0])    # never below 0
+    assert adjust(0.9, [16.0, 16.0], cap=0.95) == (0.95, [0.0, 0.0])  # nor above the cap
+
+
+def test_config_checks_the_adaptive_p():
+    assert TrainConfig(**ADA).adaptive_augment and not TrainConfig(d_augment="color").adaptive_augment
+    for bad, message in [({"d_augment_target": 1.0}, "--d_augment_target must be in"),
+                         ({"d_augment_target": -0.1}, "--d_augment_target must be in"),
+                         ({"d_augment_kimg": 0}, "--d_augment_kimg must be > 0"),
+                         ({"d_augment": ""}, "name them with --d_augment")]:
+        with pytest.raises(ConfigError, match=message):
+            TrainConfig(**{**ADA, **bad}).validate()
+
+
+def _scalars(logdir, tag) -> list[float]:
+    """A TensorBoard scalar's values in order of images shown."""
+    values = []
+    for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            values += [(event.step, float(tf.make_ndarray(v.tensor)))
+                       for v in event.summary.value if v.tag == tag]
+    return [value for _, value in sorted(values)]
+
+
+def test_adaptive_p_follows_r_t_in_training_and_resumes_mid_interval(tmp_path, image_folder):
+    # A tick is 4 steps of 4 images: one ADA interval, so each tick's logged r_t (the mean
+    # of sign D(real) over its steps) is what moved p at its end. Replaying ADA's rule on
+    # the logged r_t must give the logged p. The target is low, so that p rises on this
+    # data (r_t reaches 0.25–0.75 within a few ticks) and the replay covers both ways.
+    train = {**ADA, "d_augment_target": 0.1}
+    config = tiny_config(str(image_folder), train=train, schedule={"stable_kimg": 0.064},
+                         run={"tick_kimg": 0.016})
+    straight = train_lib.train(config, str(tmp_path / "straight")).model
+    logs = str(tmp_path / "straight" / "tensorboard")
+    r_t, p_logged = _scalars(logs, "train/real_sign"), _scalars(logs, "train/augment_p")
+    assert len(r_t) == len(p_logged) == 9                        # 144 images, 16 a tick
+    p, replay = 0.0, []
+    for r in r_t:
+        p = min(max(p + np.sign(r - 0.1) * 16 / 100, 0.0), 1.0)
+        replay.append(p)
+    np.testing.assert_allclose(p_logged, replay, atol=1e-6)      # float32 sums of 0.16s
+    assert max(p_logged) > 0
+
+    # Killed half-way through an interval (88 images: two steps into the sixth), resumed.
+    stopped = tiny_config(str(image_folder), train=train, schedule={"stable_kimg": 0.064},
+                          run={"tick_kimg": 0.016, "stop_kimg": 0.088})
+    first = train_lib.train(stopped, str(tmp_path / "resumed")).model
+    assert float(first.augment_signs.numpy()[1]) == 8
+    resumed = train_lib.train(config, str(tmp_path / "resumed")).model
+    assert float(resumed.augment_p.numpy()) == pytest.approx(float(straight.augment_p.numpy()))
+    np.testing.assert_array_equal(resumed.augment_signs.numpy(), straight.augment_signs.numpy())
+    for a, b in zip(straight.discriminator.weights, resumed.discriminator.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+
+
+def test_adaptive_p_sums_the_signs_of_every_replica(image_folder, mirrored):
+    # Replica 0's reals all judged real (sign +1), replica 1's half (r = 0.5), 4 images
+    # each: the sums must be the global batch's, [6, 8], on both replicas, and after four
+    # steps (an interval of 32 images) r_t = 0.75 > 0.6 moves p up by 32/100.
+    strategy = mirrored
+    config = tiny_config(str(image_folder), train=ADA)
+    with strategy.scope():
+        model = PAN(config)
+    model.set_stage(0, 8)
+
+    def replica_step():
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        model._adapt_augment(tf.where(replica == 0, 1.0, 0.5), 4)
+
+    step = tf.function(lambda: strategy.run(replica_step))
+    step()
+    for value in strategy.experimental_local_results(model.augment_signs.value):
+        np.testing.assert_array_equal(value.numpy(), [6.0, 8.0])
+    for _ in range(3):
+        step()
+    for p, signs in zip(strategy.experimental_local_results(model.augment_p.value),
+                        strategy.experimental_local_results(model.augment_signs.value)):
+        assert float(p) == pytest.approx(0.32)
+        np.testing.assert_array_equal(signs.numpy(), [0.0, 0.0])

@@ -85,7 +85,7 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path, image_folder):
         _assert_same(_weights(straight, scope), _weights(resumed, scope), atol=1e-5)
 
 
-def test_mirrored_two_replicas_match_one_device(tmp_path, image_folder):
+def test_mirrored_two_replicas_match_one_device(tmp_path, image_folder, mirrored):
     # Exactly one step of a global batch of 8 at the SR stage (every block active, noise
     # and skips included, and D's augmentation: each replica must take its slice of the
     # global batch's draws, for the noise and the augmentation alike; without the flag the
@@ -102,8 +102,6 @@ def test_mirrored_two_replicas_match_one_device(tmp_path, image_folder):
                                 "d_augment": "color,translation,cutout", "d_augment_p": 0.5})
     assert Schedule(config.model, config.schedule).total_images == 8
     one = train_lib.train(config, str(tmp_path / "one")).model
-    mirrored = train_lib.make_strategy("mirrored")
-    assert mirrored.num_replicas_in_sync == 2
     two = train_lib.train(config, str(tmp_path / "two"), mirrored).model
     for scope in ("generator", "discriminator", "g_ema"):
         _assert_same(_weights(one, scope), _weights(two, scope), atol=1e-5)
