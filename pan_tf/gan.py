@@ -242,28 +242,24 @@ class PAN(keras.Model):
         p, signs = augment_lib.ada_adjust(
             self.augment_p, self.augment_signs + step, t.d_augment_target, t.d_augment_kimg,
             t.d_augment_p, augment_lib.ADA_INTERVAL * self.global_batch)
-        self._assign_synced([(self.augment_p.value, p), (self.augment_signs.value, signs)])
-
-    @staticmethod
-    def _assign_synced(pairs) -> None:
-        """variable ← value for each pair, in cross-replica context (the values must agree
-        across replicas)."""
-        def assign(strategy, pairs):
-            for variable, value in pairs:
-                strategy.extended.update(variable, lambda v, x: v.assign(x), args=(value,))
-
-        tf.distribute.get_replica_context().merge_call(assign, args=(pairs,))
+        self._update_synced([(self.augment_p.value, p), (self.augment_signs.value, signs)],
+                            lambda variable, value: variable.assign(value))
 
     def _update_ema(self, beta: float) -> None:
         """G_ema ← G + β·(G_ema − G), in cross-replica context so mirrored copies agree."""
         pairs = [(e.value, s.value) for e, s in zip(self.g_ema.weights, self.generator.weights)]
+        self._update_synced(pairs, lambda e, s: e.assign(s + beta * (e - s)))
 
-        def update(strategy, pairs):
-            for ema, src in pairs:
-                strategy.extended.update(
-                    ema, lambda e, s: e.assign(s + beta * (e - s)), args=(src,))
+    @staticmethod
+    def _update_synced(pairs, update) -> None:
+        """``update(variable, value)`` for each (variable, value) pair, in cross-replica
+        context, so every mirrored copy of a variable gets the same update (the values
+        must agree across replicas)."""
+        def apply(strategy, pairs):
+            for variable, value in pairs:
+                strategy.extended.update(variable, update, args=(value,))
 
-        tf.distribute.get_replica_context().merge_call(update, args=(pairs,))
+        tf.distribute.get_replica_context().merge_call(apply, args=(pairs,))
 
     def sync_ema(self) -> None:
         """Copy G into G_ema (used when a run starts, never mid-training)."""
