@@ -1,7 +1,8 @@
-"""Two checks on the faces grid's remaining flaws (issue 7, round 8).
+"""Checks on the faces runs' remaining flaws (issue 7, rounds 8 and 13).
 
     python bench/faces_diagnose.py spectrum runs/faces_v5/pan/export/pan runs/faces_v5/l1/export/pan
     python bench/faces_diagnose.py average runs/faces_v5/pan 110000 115008 119008
+    python bench/faces_diagnose.py bands runs/faces_v5/pan_avx2/export/pan@2 runs/faces_v5/pan_avx2/export/pan
 
 ``spectrum``: the last exported version of each model super-resolves the 50 held-out
 faces (bicubic LR, as ``pan_tf.evaluate`` makes it), and the mean power spectrum of the
@@ -12,6 +13,24 @@ frequencies. A resampling layer that paints a lattice gives a ratio far above HR
 ``average``: the last stage's G_ema at each listed checkpoint, and the plain average of
 their weights (a post-hoc long EMA), on the held-out faces with area resampling both
 ways like ``faces_stages.py``: would averaging over a longer window make G more faithful?
+
+``bands``: where a model's LR-inconsistency lives. Each MODEL_DIR[@VERSION] (default: the
+last version; it must take the LR size, HR/4) super-resolves the 50 held-out faces from
+bicubic LR, and the error e = bicubic_down(output) − LR (``pan_tf.evaluate``'s
+LR-consistency) is checked for a global sub-pixel shift (the best of ±0.5 px in 1/8-px
+steps; a misaligned resampling layer would show as one) and for its share off the grey
+axis (colour rather than brightness), then split by radial spatial frequency of the LR
+grid (Parseval, so the bands' shares add up to the whole MSE). For each band the input's
+content there is regressed out: ``gain`` = ⟨out↓, LR⟩ / ⟨LR, LR⟩ in that band (1: the
+input kept at full contrast; below 1: flattened), ``added`` = the power of what is left,
+out↓ − gain·LR, relative to the input's power in the band (content G put there that is
+not the input). Then by place: the error's share in each quarter-row of the 16×16 grid
+(faces are aligned, so the eyes sit in one row and the mouth in another). Bicubic
+upsampling is the reference row. Last, the correlation between the models' errors on the
+same faces: near 1, they get the same faces wrong the same way.
+
+``noise``: the last stage's G_ema at checkpoint CKPT_NUMBER with its noise off, and with 8
+noise seeds, on the same bicubic LR: how much of the LR error the noise inputs cause.
 """
 
 from __future__ import annotations
@@ -27,7 +46,7 @@ from faces_stages import area, load_faces, psnr  # also puts the repo on sys.pat
 from pan_tf.config import Config
 from pan_tf.evaluate import bicubic_down, to_uint8
 from pan_tf.export import exported_versions
-from pan_tf.generator import Generator
+from pan_tf.generator import Generator, inference_noise
 
 LATTICE = [(16, 0), (0, 16), (16, 16), (32, 0), (0, 32), (32, 32), (16, 32), (32, 16)]
 
@@ -85,16 +104,123 @@ def average(run: str, checkpoints: list[str], hr: np.ndarray) -> None:
     report("weights averaged", mean)
 
 
+BANDS = [(0.0, 0.5, "DC"), (0.5, 2.0, "1-2"), (2.0, 4.0, "2-4"), (4.0, np.inf, "4+")]
+SHIFTS = np.arange(-0.5, 0.51, 0.125)
+
+
+def band_masks(size: int) -> list[np.ndarray]:
+    """Radial frequency (cycles per image) of each FFT bin of a size×size grid, as masks."""
+    f = np.fft.fftfreq(size) * size
+    radius = np.hypot(f[:, None], f[None, :])
+    return [(radius >= lo) & (radius < hi) for lo, hi, _ in BANDS]
+
+
+def shifted(images: np.ndarray, dy: float, dx: float) -> np.ndarray:
+    """[N,S,S,C] moved by (dy, dx) pixels, Fourier (circular) interpolation."""
+    f = np.fft.fftfreq(images.shape[1])
+    ramp = np.exp(-2j * np.pi * (f[:, None] * dy + f[None, :] * dx))[None, :, :, None]
+    return np.real(np.fft.ifft2(np.fft.fft2(images, axes=(1, 2)) * ramp, axes=(1, 2)))
+
+
+def best_shift(down: np.ndarray, lr: np.ndarray) -> tuple[float, float, float]:
+    """The global sub-pixel shift of the outputs that best matches the inputs, ±0.5 px, and
+    its LR-PSNR over the grid less a 2-px border (where the circular shift wraps)."""
+    inner = (slice(None), slice(2, -2), slice(2, -2))
+    return min((float(np.mean((shifted(down, dy, dx)[inner] - lr[inner]) ** 2)), dy, dx)
+               for dy in SHIFTS for dx in SHIFTS)
+
+
+def band_row(name: str, down: np.ndarray, lr: np.ndarray) -> str:
+    """One model's LR error split by frequency band, luma / chroma and quarter-row of the
+    LR grid, and the best global shift."""
+    err = down - lr
+    mse = float(np.mean(err ** 2))
+    gray = err.mean(axis=-1, keepdims=True)  # the error along (1,1,1); the rest is colour
+    colour = float(np.sum((err - gray) ** 2) / np.sum(err ** 2))
+    inner = np.mean(err[:, 2:-2, 2:-2] ** 2)
+    shift_mse, dy, dx = best_shift(down, lr)
+    fe, fl, fd = (np.fft.fft2(x, axes=(1, 2)) for x in (err, lr, down))
+    cells = []
+    for mask, (_, _, label) in zip(band_masks(lr.shape[1]), BANDS):
+        m = mask[None, :, :, None]
+        energy = np.sum(np.abs(fe) ** 2 * m)
+        gain = float(np.real(np.sum(fd * np.conj(fl) * m)) / np.sum(np.abs(fl) ** 2 * m))
+        added = np.sum(np.abs(fd - gain * fl) ** 2 * m) / np.sum(np.abs(fl) ** 2 * m)
+        cells.append(f"{label:>3}: {energy / np.sum(np.abs(fe) ** 2):4.0%} of it, "
+                     f"gain {gain:4.2f} added {added:5.3f}")
+    rows = np.mean(err ** 2, axis=(0, 2, 3))
+    quarters = rows.reshape(4, -1).sum(axis=1) / rows.sum()
+    where = " ".join(f"{q:3.0%}" for q in quarters)
+    db = lambda m: 10 * np.log10(255.0 ** 2 / m)  # noqa: E731
+    return (f"{name}\n  LR-PSNR {db(mse):5.2f} (inner {db(inner):5.2f}; best shift "
+            f"{dy:+.3f},{dx:+.3f} px: {db(shift_mse):5.2f}); share in colour (off grey) "
+            f"{colour:3.0%}\n  " + " | ".join(cells)
+            + f"\n  error by quarter-row (0-3/4-7/8-11/12-15): {where}")
+
+
+def bands(models: list[str], hr: np.ndarray) -> None:
+    size = hr.shape[1] // 4
+    lr = to_uint8(bicubic_down(hr, size)).astype(np.float64)  # as evaluate makes it
+    print(f"{len(hr)} faces, LR {size} px. Per band (cycles per {size} px): its share of "
+          "the error, the input's gain, the added content's power / the input's")
+    up = tf.image.resize(lr, [hr.shape[1]] * 2, "bicubic").numpy()
+    print(band_row("bicubic", bicubic_down(to_uint8(up), size), lr))
+    errors = {}
+    for model in models:
+        path, _, version = model.partition("@")
+        version = int(version) if version else max(exported_versions(path))
+        serve = tf.saved_model.load(os.path.join(path, str(version))).signatures["serving_default"]
+        down = bicubic_down(serve(images=tf.constant(lr, tf.uint8))["sr_images"].numpy(), size)
+        errors[f"{path}@{version}"] = down - lr
+        print(band_row(f"{path}@{version}", down, lr))
+    if len(errors) > 1:
+        print("correlation of the LR errors (bicubic_down(output) − LR) on the same faces:")
+        for a, ea in errors.items():
+            print(f"  {a:>40} " + " ".join(
+                f"{np.sum(ea * eb) / np.sqrt(np.sum(ea ** 2) * np.sum(eb ** 2)):5.2f}"
+                for eb in errors.values()))
+
+
+def noise(run: str, checkpoint: str, hr: np.ndarray) -> None:
+    with open(os.path.join(run, "config.json")) as f:
+        config = Config.from_dict(json.load(f))
+    stage = config.model.num_stages - 1
+    size = config.model.input_resolution(stage)
+    lr = to_uint8(bicubic_down(hr, size)).astype(np.float64)
+    g = Generator(config.model, name="g_ema", dtype="float32")
+    path = os.path.join(run, "checkpoints", f"ckpt-{checkpoint}")
+    tf.train.Checkpoint(g_ema=g).restore(path).expect_partial()
+
+    def down(spec):
+        sr = (g(tf.constant(lr / 127.5 - 1.0, tf.float32), stage=stage, noise=spec).numpy()
+              + 1.0) * 127.5
+        return bicubic_down(np.round(np.clip(sr, 0, 255)), size)
+
+    db = lambda mse: 10 * np.log10(255.0 ** 2 / mse)  # noqa: E731
+    silent = down(inference_noise(0.0))
+    seeded = np.stack([down(inference_noise(1.0, seed=(seed, 0))) for seed in range(8)])
+    mean = seeded.mean(axis=0)
+    print(f"{path}: LR-PSNR without noise {db(np.mean((silent - lr) ** 2)):5.2f}, with 8 "
+          "noise seeds " + " ".join(f"{db(np.mean((d - lr) ** 2)):5.2f}" for d in seeded)
+          + f"; the seeds' spread is {np.mean((seeded - mean) ** 2) / np.mean((seeded - lr) ** 2):.2%}"
+          " of the LR error")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("check", choices=["spectrum", "average"])
-    parser.add_argument("args", nargs="+", help="spectrum: MODEL_DIR…; average: RUN CKPT_NUMBER…")
+    parser.add_argument("check", choices=["spectrum", "average", "bands", "noise"])
+    parser.add_argument("args", nargs="+", help="spectrum: MODEL_DIR…; average: RUN "
+                        "CKPT_NUMBER…; bands: MODEL_DIR[@VERSION]…; noise: RUN CKPT_NUMBER")
     parser.add_argument("--hr", default="../shared/data/faces256/002[5-9][0-9].png")
     parser.add_argument("--size", type=int, default=64, help="HR side of the runs' last stage")
     args = parser.parse_args()
     hr = load_faces(args.hr, args.size)
     if args.check == "spectrum":
         spectrum(args.args, hr)
+    elif args.check == "bands":
+        bands(args.args, hr)
+    elif args.check == "noise":
+        noise(args.args[0], args.args[1], hr)
     else:
         average(args.args[0], args.args[1:], hr)
 
