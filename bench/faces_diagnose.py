@@ -9,6 +9,10 @@ faces (bicubic LR, as ``pan_tf.evaluate`` makes it), and the mean power spectrum
 outputs' luma is compared with the HR faces' at the frequencies a 2-px or 4-px lattice
 would show up at (cycles per 64 px): the power there, and its ratio to the 8 neighbouring
 frequencies. A resampling layer that paints a lattice gives a ratio far above HR's.
+A local check goes with it: the mean absolute luma step between neighbouring pixels,
+split by where the step falls in the 4-px cell of one LR pixel. ``blocks`` = the step
+across a cell's edge over the steps inside it (HR: 1.00; nearest-neighbour upsampling:
+inf). An output that kept the LR pixels' blocks, even only in places, shows it.
 
 ``average``: the last stage's G_ema at each listed checkpoint, and the plain average of
 their weights (a post-hoc long EMA), on the held-out faces with area resampling both
@@ -66,12 +70,25 @@ def lattice_row(name: str, images: np.ndarray) -> str:
         around = [p[(u + du) % n, (v + dv) % n] for du in (-1, 0, 1) for dv in (-1, 0, 1)
                   if (du, dv) != (0, 0)]
         cells.append(f"({u},{v}) {p[u, v] * 1e6:6.2f} ppm ×{p[u, v] / np.mean(around):4.1f}")
-    return f"{name:>24}  " + "  ".join(cells)
+    return f"{name:>24}  " + "  ".join(cells) + f"  blocks {block_ratio(images):4.2f}"
+
+
+def block_ratio(images: np.ndarray, cell: int = 4) -> float:
+    """Mean |luma step| across the edges of cell×cell pixel blocks over that inside them."""
+    luma = images.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    steps = (np.abs(np.diff(luma, axis=2)).mean(axis=(0, 1))
+             + np.abs(np.diff(luma, axis=1)).mean(axis=(0, 2)))  # step j: pixel j → j + 1
+    edge = np.arange(steps.size) % cell == cell - 1
+    with np.errstate(divide="ignore"):  # nearest-neighbour: no step inside a block
+        return float(np.float64(steps[edge].mean()) / steps[~edge].mean())
 
 
 def spectrum(models: list[str], hr: np.ndarray) -> None:
     lr = tf.constant(to_uint8(bicubic_down(hr, hr.shape[1] // 4)))  # as evaluate makes it
     print(lattice_row("HR", hr))
+    up = tf.image.resize(tf.cast(lr, tf.float32), hr.shape[1:3], "bicubic").numpy()
+    print(lattice_row("bicubic", to_uint8(up)))
+    print(lattice_row("nearest", to_uint8(tf.image.resize(lr, hr.shape[1:3], "nearest").numpy())))
     for model in models:
         version = max(exported_versions(model))
         serve = tf.saved_model.load(os.path.join(model, str(version))).signatures["serving_default"]
