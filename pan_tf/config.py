@@ -26,6 +26,7 @@ JIT_COMPILE = ("auto", "true", "false")
 DOWN_METHODS = ("area", "bilinear", "bicubic")
 CONSISTENCY = ("none", "backproject", "backproject_smooth")
 GROW_INIT = ("random", "identity")
+RESAMPLE_FILTERS = ("none", "binomial")  # ProGAN | StyleGAN's [1,2,1] low-pass around resampling
 SR_FREEZE = ("none", "unet", "previous")
 D_AUGMENT = ("color", "translation", "cutout")  # DiffAugment's transforms, in the order applied
 
@@ -152,6 +153,9 @@ class ModelConfig:
     noise: bool = True         # StyleGAN noise injection in every decoder block
     skip_levels: int = -1      # U-Net skips kept at the K coarsest levels; -1 = all, 0 = none
     mbstd_group: int = 4       # discriminator minibatch-stddev group size, images
+    # The paper builds on StyleGAN but does not say how it resamples: 'none' is ProGAN's
+    # nearest / box (the default, and every run before round 13), 'binomial' StyleGAN's.
+    resample_filter: str = "none"
     # Options beyond the paper (off by default; docs/results.md reports them separately):
     conditional_d: bool = False  # D also sees the LR input, upsampled (pix2pix-style)
     consistency: str = "none"    # none | backproject[_smooth]: SR += up(LR - down(SR)) at SR stages
@@ -217,6 +221,12 @@ class ModelConfig:
             raise ConfigError(f"--consistency must be one of {CONSISTENCY}, got {self.consistency!r}")
         if self.grow_init not in GROW_INIT:
             raise ConfigError(f"--grow_init must be one of {GROW_INIT}, got {self.grow_init!r}")
+        if self.resample_filter not in RESAMPLE_FILTERS:
+            raise ConfigError(f"--resample_filter must be one of {RESAMPLE_FILTERS}, "
+                              f"got {self.resample_filter!r}")
+        if self.grow_init == "identity" and self.resample_filter != "none":
+            raise ConfigError("--grow_init=identity copies the old output through a nearest "
+                              "×2 upscale: use it with --resample_filter=none")
         if self.grow_init == "identity" and self.nf(self.hr_size) < 6:
             raise ConfigError(
                 f"--grow_init=identity needs ≥ 6 feature maps at {self.hr_size} px (it carries "

@@ -45,6 +45,9 @@ def define_flags() -> None:
     d.DEFINE_integer("skip_levels", _M.skip_levels,
                      "U-Net skips kept at the K coarsest levels; -1 = all (paper), 0 = none.")
     d.DEFINE_integer("mbstd_group", _M.mbstd_group, "Minibatch-stddev group size, images.")
+    d.DEFINE_string("resample_filter", _M.resample_filter,
+                    "Around every resampling conv: 'none' (ProGAN: nearest up, box down) or "
+                    "'binomial' (StyleGAN: a [1,2,1] low-pass after up, before down).")
     d.DEFINE_boolean("conditional_d", _M.conditional_d,
                      "Beyond the paper: D also sees the LR input, upsampled (pix2pix-style).")
     d.DEFINE_string("consistency", _M.consistency,
@@ -208,6 +211,7 @@ def config_from_flags(f=flags.FLAGS) -> Config:
             lr_size=f.lr_size, scale=f.scale, start_res=f.start_res,
             bottleneck_res=f.bottleneck_res, fmap_base=f.fmap_base, fmap_max=f.fmap_max,
             noise=f.noise, skip_levels=f.skip_levels, mbstd_group=f.mbstd_group,
+            resample_filter=f.resample_filter,
             conditional_d=f.conditional_d, consistency=f.consistency,
             grow_init=f.grow_init),
         schedule=ScheduleConfig(

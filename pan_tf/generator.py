@@ -10,6 +10,8 @@ Layout for lr_size L, output r (DESIGN §3)::
   stride-2 conv → lrelu (to r/2).
 * Decoder block D[r] (Fig. 3b): stride-2 transposed conv (to r) → noise →
   lrelu → [concat E[r]'s skip if r ≤ L] → conv3×3 → noise → lrelu.
+  With ``--resample_filter=binomial`` (StyleGAN) a [1,2,1] low-pass follows every
+  transposed conv and precedes every stride-2 conv; the default is ProGAN's, none.
 * Restoration stages (r ≤ L) grow the U-Net at both ends: a new fromRGB + E[r]
   at the input and a new D[r] + toRGB at the output. SR stages (r > L) only add
   decoder blocks, which have no skip and rely on noise for detail.
@@ -40,6 +42,7 @@ from pan_tf.layers import (
     EqualizedConv2D,
     EqualizedConv2DTranspose,
     NoiseInjection,
+    binomial_blur,
     box_downsample,
     downsample2x,
     lerp,
@@ -118,10 +121,14 @@ def back_project(sr: tf.Tensor, lr: tf.Tensor, scale: int, smooth: bool = False)
 
 
 class EncoderBlock(keras.layers.Layer):
-    """conv3×3 → lrelu → stride-2 conv → lrelu. Returns (features at r/2, skip at r)."""
+    """conv3×3 → lrelu → [blur] → stride-2 conv → lrelu. Returns (features at r/2, skip at r).
 
-    def __init__(self, channels: int, out_channels: int, **kwargs):
+    ``filtered``: StyleGAN's low-pass before the downscaling conv (``--resample_filter``).
+    """
+
+    def __init__(self, channels: int, out_channels: int, filtered: bool = False, **kwargs):
         super().__init__(**kwargs)
+        self.filtered = filtered
         dt = self.dtype_policy
         self.conv = EqualizedConv2D(channels, 3, name="conv", dtype=dt)
         self.down = EqualizedConv2D(out_channels, 3, strides=2, name="down", dtype=dt)
@@ -133,14 +140,20 @@ class EncoderBlock(keras.layers.Layer):
 
     def call(self, x):
         skip = lrelu(self.conv(x))        # [N,r,r,nf(r)]
-        return lrelu(self.down(skip)), skip  # [N,r/2,r/2,nf(r/2)]
+        h = binomial_blur(skip) if self.filtered else skip
+        return lrelu(self.down(h)), skip  # [N,r/2,r/2,nf(r/2)]
 
 
 class DecoderBlock(keras.layers.Layer):
-    """Transposed conv ↑2 → noise → lrelu → [concat skip] → conv3×3 → noise → lrelu."""
+    """Transposed conv ↑2 → [blur] → noise → lrelu → [concat skip] → conv3×3 → noise → lrelu.
 
-    def __init__(self, channels: int, skip_channels: int, use_noise: bool, **kwargs):
+    ``filtered``: StyleGAN's low-pass after the upscaling conv (``--resample_filter``).
+    """
+
+    def __init__(self, channels: int, skip_channels: int, use_noise: bool,
+                 filtered: bool = False, **kwargs):
         super().__init__(**kwargs)
+        self.filtered = filtered
         dt = self.dtype_policy
         self.up = EqualizedConv2DTranspose(channels, 3, name="up", dtype=dt)
         self.conv = EqualizedConv2D(channels, 3, name="conv", dtype=dt)
@@ -160,6 +173,8 @@ class DecoderBlock(keras.layers.Layer):
 
     def call(self, x, skip, noise: NoiseSpec | None, noise_id: int):
         x = self.up(x)                                   # [N,r,r,nf(r)]
+        if self.filtered:
+            x = binomial_blur(x)
         if self.noise0 is not None and noise is not None:
             x = self.noise0(x, noise.sample(noise_id, x))
         x = lrelu(x)
@@ -183,6 +198,7 @@ class Generator(keras.Model):
         # follows attributes, not Keras' tracked dicts); look them up by method.
         # Sublayers share this model's dtype policy (float32, or mixed_* for training).
         dt = self.dtype_policy
+        filtered = c.resample_filter == "binomial"
         for r in c.stage_resolutions:
             if r <= c.lr_size:
                 setattr(self, f"from_rgb_{r}",
@@ -191,10 +207,11 @@ class Generator(keras.Model):
                     EqualizedConv2D(3, 1, gain=1.0, name=f"to_rgb_{r}", dtype=dt))
         for r in c.block_resolutions:
             if r <= c.lr_size:
-                setattr(self, f"enc_{r}", EncoderBlock(nf(r), nf(r // 2), name=f"enc_{r}", dtype=dt))
+                setattr(self, f"enc_{r}", EncoderBlock(nf(r), nf(r // 2), filtered,
+                                                       name=f"enc_{r}", dtype=dt))
             skip_channels = nf(r) if r in c.skip_resolutions else 0
-            setattr(self, f"dec_{r}",
-                    DecoderBlock(nf(r), skip_channels, c.noise, name=f"dec_{r}", dtype=dt))
+            setattr(self, f"dec_{r}", DecoderBlock(nf(r), skip_channels, c.noise, filtered,
+                                                   name=f"dec_{r}", dtype=dt))
         self.bottleneck = EqualizedConv2D(nf(b), 3, name=f"bottleneck_{b}", dtype=dt)
         self._build_all()
 

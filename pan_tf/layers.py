@@ -17,6 +17,10 @@ Everything here follows ProGAN/StyleGAN conventions (DESIGN §3):
   al., 2016: the transposed conv paints a 2-px checkerboard, the strided conv
   samples odd pixels twice and shifts by half a pixel), which a GAN-only model
   is never paid to undo.
+* **StyleGAN's resampling filter** (optional, ``--resample_filter=binomial``): a
+  [1,2,1]⊗[1,2,1]/16 low-pass after every upscaling conv and before every
+  downscaling one, so nearest ×2 becomes bilinear ×2 and 2×2 pooling sees a
+  band-limited input (StyleGAN §B, after Zhang 2019). ProGAN, the default, has none.
 * **Noise injection** (paper Eq. 5, StyleGAN): ``y_i ← y_i + w_i·ε`` with one
   N(0, 1) map ε per layer shared by all channels and a learned per-channel
   scale ``w`` initialised to 0.
@@ -59,6 +63,18 @@ def downsample2x(x: tf.Tensor) -> tf.Tensor:
 
 def upsample2x(x: tf.Tensor) -> tf.Tensor:
     return nearest_upsample(x, 2)
+
+
+def binomial_blur(x: tf.Tensor) -> tf.Tensor:
+    """[N,H,W,C] low-passed by [1,2,1]⊗[1,2,1]/16 (StyleGAN's resampling filter).
+
+    Edges are mirrored (symmetric padding), so a flat map stays flat up to the border
+    and ``binomial_blur(nearest_upsample(x, 2))`` is exactly bilinear ×2 with half-pixel
+    centres, edges included. Shifted sums rather than a depthwise conv: XLA fuses them.
+    """
+    x = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
+    x = (x[:, :-2] + 2.0 * x[:, 1:-1] + x[:, 2:]) * 0.25
+    return (x[:, :, :-2] + 2.0 * x[:, :, 1:-1] + x[:, :, 2:]) * 0.25
 
 
 def resampling_kernel(w: tf.Tensor) -> tf.Tensor:

@@ -9,7 +9,13 @@ from pan_tf.config import ModelConfig
 from pan_tf.discriminator import Discriminator
 from pan_tf.gan import fade_targets
 from pan_tf.generator import Generator, NoiseSpec, back_project, inference_noise
-from pan_tf.layers import EqualizedConv2D, EqualizedConv2DTranspose, downsample2x, upsample2x
+from pan_tf.layers import (
+    EqualizedConv2D,
+    EqualizedConv2DTranspose,
+    binomial_blur,
+    downsample2x,
+    upsample2x,
+)
 
 # 8→32 (×4) with start 8: stages 8, 16 (restoration), 32 (SR ×2), 64 (SR ×4)... here
 # lr_size 16: stages 8 and 16 restore, 32 and 64 super-resolve.
@@ -324,3 +330,45 @@ def test_sr_freeze_needs_a_progressive_run():
         ScheduleConfig(progressive=False, sr_freeze="unet").validate(LADDER)
     with pytest.raises(ConfigError, match="--sr_freeze"):
         ScheduleConfig(sr_freeze="all").validate(LADDER)
+
+
+def test_binomial_blur_after_nearest_upsample_is_bilinear_and_keeps_flat_maps_flat():
+    # StyleGAN's resampling filter: nearest ×2 then [1,2,1]² must be bilinear ×2 with
+    # half-pixel centres, edges included (mirrored padding), or the option does not
+    # do what --resample_filter says.
+    x = tf.random.stateless_normal([2, 5, 7, 3], seed=[5, 6])
+    bilinear = tf.image.resize(x, [10, 14], method="bilinear")
+    np.testing.assert_allclose(binomial_blur(upsample2x(x)).numpy(), bilinear.numpy(),
+                               atol=1e-6)  # float32 round-off of 3/4·a + 1/4·b
+    np.testing.assert_allclose(binomial_blur(tf.fill([1, 6, 6, 2], 0.7)).numpy(), 0.7, atol=1e-7)
+
+
+def test_binomial_resample_filter_changes_the_path_not_the_weights():
+    filtered = ModelConfig(**{**LADDER.__dict__, "resample_filter": "binomial"})
+    filtered.validate()
+    G, D = Generator(LADDER), Discriminator(LADDER)
+    Gf, Df = Generator(filtered), Discriminator(filtered)
+    # Same variables, so checkpoints move between the two; copy them over.
+    assert [v.path for v in Gf.weights] == [v.path for v in G.weights]
+    assert [v.path for v in Df.weights] == [v.path for v in D.weights]
+    for src, dst in ((G, Gf), (D, Df)):
+        for a, b in zip(src.weights, dst.weights):
+            b.assign(a)
+    for stage in range(LADDER.num_stages):
+        lr = _input(stage)
+        out, out_f = G(lr, stage=stage, alpha=0.5), Gf(lr, stage=stage, alpha=0.5)
+        assert out_f.shape == out.shape
+        assert np.abs(out_f.numpy() - out.numpy()).max() > 1e-3  # the blur is in the path
+        assert np.abs(Df(out, stage=stage).numpy() - D(out, stage=stage).numpy()).max() > 1e-4
+    # It compiles under XLA, as the train step does.
+    xla = tf.function(lambda x: Gf(x, stage=3), jit_compile=True)
+    np.testing.assert_allclose(xla(_input(3)).numpy(), Gf(_input(3), stage=3).numpy(), atol=1e-4)
+
+
+def test_resample_filter_is_checked():
+    from pan_tf.config import ConfigError
+    with pytest.raises(ConfigError, match="--resample_filter"):
+        ModelConfig(**{**LADDER.__dict__, "resample_filter": "lanczos"}).validate()
+    with pytest.raises(ConfigError, match="--resample_filter=none"):
+        ModelConfig(**{**LADDER.__dict__, "fmap_base": 512, "grow_init": "identity",
+                       "resample_filter": "binomial"}).validate()
