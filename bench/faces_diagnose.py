@@ -3,6 +3,7 @@
     python bench/faces_diagnose.py spectrum runs/faces_v5/pan/export/pan runs/faces_v5/l1/export/pan
     python bench/faces_diagnose.py average runs/faces_v5/pan 110000 115008 119008
     python bench/faces_diagnose.py bands runs/faces_v5/pan_avx2/export/pan@2 runs/faces_v5/pan_avx2/export/pan
+    python bench/faces_diagnose.py noise runs/faces_v5/pan_avx2 119008
 
 ``spectrum``: the last exported version of each model super-resolves the 50 held-out
 faces (bicubic LR, as ``pan_tf.evaluate`` makes it), and the mean power spectrum of the
@@ -121,6 +122,11 @@ def average(run: str, checkpoints: list[str], hr: np.ndarray) -> None:
     report("weights averaged", mean)
 
 
+def db(mse: float) -> float:
+    """PSNR in dB of a mean squared error on the 0-255 scale."""
+    return float(10 * np.log10(255.0 ** 2 / mse))
+
+
 BANDS = [(0.0, 0.5, "DC"), (0.5, 2.0, "1-2"), (2.0, 4.0, "2-4"), (4.0, np.inf, "4+")]
 SHIFTS = np.arange(-0.5, 0.51, 0.125)
 
@@ -168,7 +174,6 @@ def band_row(name: str, down: np.ndarray, lr: np.ndarray) -> str:
     rows = np.mean(err ** 2, axis=(0, 2, 3))
     quarters = rows.reshape(4, -1).sum(axis=1) / rows.sum()
     where = " ".join(f"{q:3.0%}" for q in quarters)
-    db = lambda m: 10 * np.log10(255.0 ** 2 / m)  # noqa: E731
     return (f"{name}\n  LR-PSNR {db(mse):5.2f} (inner {db(inner):5.2f}; best shift "
             f"{dy:+.3f},{dx:+.3f} px: {db(shift_mse):5.2f}); share in colour (off grey) "
             f"{colour:3.0%}\n  " + " | ".join(cells)
@@ -213,7 +218,6 @@ def noise(run: str, checkpoint: str, hr: np.ndarray) -> None:
               + 1.0) * 127.5
         return bicubic_down(np.round(np.clip(sr, 0, 255)), size)
 
-    db = lambda mse: 10 * np.log10(255.0 ** 2 / mse)  # noqa: E731
     silent = down(inference_noise(0.0))
     seeded = np.stack([down(inference_noise(1.0, seed=(seed, 0))) for seed in range(8)])
     mean = seeded.mean(axis=0)
