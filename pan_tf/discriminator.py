@@ -2,9 +2,10 @@
 
 ``fromRGB[r] → B[r] → … → B[2b] → minibatch-stddev → conv3×3 → dense → dense(1)``
 where a block B[r] is conv3×3 → lrelu → [blur] → stride-2 conv → lrelu, the same
-shape as the generator's encoder blocks (the blur with ``--resample_filter=binomial``). It is unconditional, as in the paper: it
-judges whether an image looks like a real face, never whether it matches the
-LR input. During a fade-in the input is blended like ProGAN:
+shape as the generator's encoder blocks (the blur only with
+``--resample_filter=binomial``). It is unconditional, as in the paper: it judges
+whether an image looks like a real face, never whether it matches the LR input.
+During a fade-in the input is blended like ProGAN:
 ``lerp(fromRGB[r/2](down(x)), B[r](fromRGB[r](x)), α)``.
 
 All blocks are built at construction; ``stage`` selects the path. The final
@@ -37,10 +38,11 @@ class Discriminator(keras.Model):
         c, b, nf = config, config.bottleneck_res, config.nf
         # Plain attributes named by resolution: tf.train.Checkpoint follows attributes.
         dt = self.dtype_policy  # float32, or mixed_* for training
+        filtered = c.resample_filter == "binomial"
         for r in c.stage_resolutions:
             setattr(self, f"from_rgb_{r}", EqualizedConv2D(nf(r), 1, name=f"from_rgb_{r}", dtype=dt))
         for r in c.block_resolutions:
-            setattr(self, f"block_{r}", EncoderBlock(nf(r), nf(r // 2), c.resample_filter == "binomial",
+            setattr(self, f"block_{r}", EncoderBlock(nf(r), nf(r // 2), filtered,
                                                      name=f"block_{r}", dtype=dt))
         self.mbstd = MinibatchStddev(c.mbstd_group, name="mbstd", dtype=dt)
         self.conv = EqualizedConv2D(nf(b), 3, name="conv", dtype=dt)

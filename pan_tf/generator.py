@@ -121,7 +121,7 @@ def back_project(sr: tf.Tensor, lr: tf.Tensor, scale: int, smooth: bool = False)
 
 
 class EncoderBlock(keras.layers.Layer):
-    """conv3×3 → lrelu → [blur] → stride-2 conv → lrelu. Returns (features at r/2, skip at r).
+    """conv3×3 → lrelu → [blur] → stride-2 conv → lrelu: (features at r/2, skip at r).
 
     ``filtered``: StyleGAN's low-pass before the downscaling conv (``--resample_filter``).
     """
@@ -145,7 +145,8 @@ class EncoderBlock(keras.layers.Layer):
 
 
 class DecoderBlock(keras.layers.Layer):
-    """Transposed conv ↑2 → [blur] → noise → lrelu → [concat skip] → conv3×3 → noise → lrelu.
+    """Transposed conv ↑2 → [blur] → noise → lrelu → [concat skip] → conv3×3 → noise →
+    lrelu.
 
     ``filtered``: StyleGAN's low-pass after the upscaling conv (``--resample_filter``).
     """

@@ -20,7 +20,8 @@ Everything here follows ProGAN/StyleGAN conventions (DESIGN §3):
 * **StyleGAN's resampling filter** (optional, ``--resample_filter=binomial``): a
   [1,2,1]⊗[1,2,1]/16 low-pass after every upscaling conv and before every
   downscaling one, so nearest ×2 becomes bilinear ×2 and 2×2 pooling sees a
-  band-limited input (StyleGAN's Table 1 config B, after Zhang 2019). ProGAN, the default, has none.
+  band-limited input (StyleGAN's Table 1 config B, after Zhang 2019). ProGAN,
+  the default, has none.
 * **Noise injection** (paper Eq. 5, StyleGAN): ``y_i ← y_i + w_i·ε`` with one
   N(0, 1) map ε per layer shared by all channels and a learned per-channel
   scale ``w`` initialised to 0.
