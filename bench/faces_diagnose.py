@@ -49,7 +49,7 @@ import tensorflow as tf
 
 from faces_stages import area, load_faces, psnr  # also puts the repo on sys.path
 from pan_tf.config import Config
-from pan_tf.evaluate import bicubic_down, to_uint8
+from pan_tf.evaluate import bicubic_down, to_uint8, upscale_baseline
 from pan_tf.export import exported_versions
 from pan_tf.generator import Generator, inference_noise
 
@@ -84,23 +84,43 @@ def block_ratio(images: np.ndarray, cell: int = 4) -> float:
         return float(np.float64(steps[edge].mean()) / steps[~edge].mean())
 
 
+def held_out_lr(hr: np.ndarray) -> np.ndarray:
+    """uint8 LR of the HR faces at a quarter of their side, as ``pan_tf.evaluate`` makes it."""
+    return to_uint8(bicubic_down(hr, hr.shape[1] // 4))
+
+
+def super_resolve(model: str, lr: np.ndarray) -> tuple[str, np.ndarray]:
+    """MODEL_DIR[@VERSION] (default: its last version) on uint8 LR → (label, uint8 output)."""
+    path, _, version = model.partition("@")
+    version = int(version) if version else max(exported_versions(path))
+    serve = tf.saved_model.load(os.path.join(path, str(version))).signatures["serving_default"]
+    return f"{path}@{version}", serve(images=tf.constant(lr, tf.uint8))["sr_images"].numpy()
+
+
 def spectrum(models: list[str], hr: np.ndarray) -> None:
-    lr = tf.constant(to_uint8(bicubic_down(hr, hr.shape[1] // 4)))  # as evaluate makes it
+    lr = held_out_lr(hr)
     print(lattice_row("HR", hr))
-    up = tf.image.resize(tf.cast(lr, tf.float32), hr.shape[1:3], "bicubic").numpy()
-    print(lattice_row("bicubic", to_uint8(up)))
-    print(lattice_row("nearest", to_uint8(tf.image.resize(lr, hr.shape[1:3], "nearest").numpy())))
+    print(lattice_row("bicubic", upscale_baseline(lr, hr.shape[1], "bicubic")))
+    print(lattice_row("nearest", upscale_baseline(lr, hr.shape[1], "nearest")))
     for model in models:
-        version = max(exported_versions(model))
-        serve = tf.saved_model.load(os.path.join(model, str(version))).signatures["serving_default"]
-        print(lattice_row(model, serve(images=lr)["sr_images"].numpy()))
+        print(lattice_row(*super_resolve(model, lr)))
 
 
-def average(run: str, checkpoints: list[str], hr: np.ndarray) -> None:
+def last_stage_g_ema(run: str, checkpoint: str | None = None):
+    """(G_ema restored from RUN's checkpoint ckpt-NUMBER, or unrestored when None, its
+    last stage, that stage's input side)."""
     with open(os.path.join(run, "config.json")) as f:
         config = Config.from_dict(json.load(f))
     stage = config.model.num_stages - 1
-    r_in = config.model.input_resolution(stage)
+    g = Generator(config.model, name="g_ema", dtype="float32")
+    if checkpoint is not None:
+        path = os.path.join(run, "checkpoints", f"ckpt-{checkpoint}")
+        tf.train.Checkpoint(g_ema=g).restore(path).expect_partial()
+    return g, stage, config.model.input_resolution(stage)
+
+
+def average(run: str, checkpoints: list[str], hr: np.ndarray) -> None:
+    _, stage, r_in = last_stage_g_ema(run)
     lr = np.round(area(hr, r_in))
 
     def report(name, g):
@@ -110,21 +130,14 @@ def average(run: str, checkpoints: list[str], hr: np.ndarray) -> None:
 
     nets = []
     for number in checkpoints:
-        g = Generator(config.model, name="g_ema", dtype="float32")
-        path = os.path.join(run, "checkpoints", f"ckpt-{number}")
-        tf.train.Checkpoint(g_ema=g).restore(path).expect_partial()
+        g = last_stage_g_ema(run, number)[0]
         report(f"ckpt-{number}", g)
         nets.append(g)
-    mean = Generator(config.model, name="g_ema", dtype="float32")
+    mean = last_stage_g_ema(run)[0]
     mean(tf.zeros([1, r_in, r_in, 3]), stage=stage)
     for i, w in enumerate(mean.weights):
         w.assign(np.mean([g.weights[i].numpy() for g in nets], axis=0))
     report("weights averaged", mean)
-
-
-def db(mse: float) -> float:
-    """PSNR in dB of a mean squared error on the 0-255 scale."""
-    return float(10 * np.log10(255.0 ** 2 / mse))
 
 
 BANDS = [(0.0, 0.5, "DC"), (0.5, 2.0, "1-2"), (2.0, 4.0, "2-4"), (4.0, np.inf, "4+")]
@@ -145,11 +158,13 @@ def shifted(images: np.ndarray, dy: float, dx: float) -> np.ndarray:
     return np.real(np.fft.ifft2(np.fft.fft2(images, axes=(1, 2)) * ramp, axes=(1, 2)))
 
 
+INNER = (slice(None), slice(2, -2), slice(2, -2))  # the grid less a 2-px border
+
+
 def best_shift(down: np.ndarray, lr: np.ndarray) -> tuple[float, float, float]:
     """The global sub-pixel shift of the outputs that best matches the inputs, ±0.5 px, and
-    its LR-PSNR over the grid less a 2-px border (where the circular shift wraps)."""
-    inner = (slice(None), slice(2, -2), slice(2, -2))
-    return min((float(np.mean((shifted(down, dy, dx)[inner] - lr[inner]) ** 2)), dy, dx)
+    its LR-PSNR over INNER (a circular shift wraps at the border): (PSNR, dy, dx)."""
+    return max((psnr(shifted(down, dy, dx)[INNER], lr[INNER]), dy, dx)
                for dy in SHIFTS for dx in SHIFTS)
 
 
@@ -157,11 +172,9 @@ def band_row(name: str, down: np.ndarray, lr: np.ndarray) -> str:
     """One model's LR error split by frequency band, luma / chroma and quarter-row of the
     LR grid, and the best global shift."""
     err = down - lr
-    mse = float(np.mean(err ** 2))
     gray = err.mean(axis=-1, keepdims=True)  # the error along (1,1,1); the rest is colour
     colour = float(np.sum((err - gray) ** 2) / np.sum(err ** 2))
-    inner = np.mean(err[:, 2:-2, 2:-2] ** 2)
-    shift_mse, dy, dx = best_shift(down, lr)
+    shift_psnr, dy, dx = best_shift(down, lr)
     fe, fl, fd = (np.fft.fft2(x, axes=(1, 2)) for x in (err, lr, down))
     cells = []
     for mask, (_, _, label) in zip(band_masks(lr.shape[1]), BANDS):
@@ -174,27 +187,26 @@ def band_row(name: str, down: np.ndarray, lr: np.ndarray) -> str:
     rows = np.mean(err ** 2, axis=(0, 2, 3))
     quarters = rows.reshape(4, -1).sum(axis=1) / rows.sum()
     where = " ".join(f"{q:3.0%}" for q in quarters)
-    return (f"{name}\n  LR-PSNR {db(mse):5.2f} (inner {db(inner):5.2f}; best shift "
-            f"{dy:+.3f},{dx:+.3f} px: {db(shift_mse):5.2f}); share in colour (off grey) "
+    return (f"{name}\n  LR-PSNR {psnr(down, lr):5.2f} (inner {psnr(down[INNER], lr[INNER]):5.2f}; "
+            f"best shift {dy:+.3f},{dx:+.3f} px: {shift_psnr:5.2f}); share in colour (off grey) "
             f"{colour:3.0%}\n  " + " | ".join(cells)
             + f"\n  error by quarter-row (0-3/4-7/8-11/12-15): {where}")
 
 
 def bands(models: list[str], hr: np.ndarray) -> None:
     size = hr.shape[1] // 4
-    lr = to_uint8(bicubic_down(hr, size)).astype(np.float64)  # as evaluate makes it
+    lr8 = held_out_lr(hr)
+    lr = lr8.astype(np.float64)
     print(f"{len(hr)} faces, LR {size} px. Per band (cycles per {size} px): its share of "
           "the error, the input's gain, the added content's power / the input's")
-    up = tf.image.resize(lr, [hr.shape[1]] * 2, "bicubic").numpy()
-    print(band_row("bicubic", bicubic_down(to_uint8(up), size), lr))
+    up = upscale_baseline(lr8, hr.shape[1], "bicubic")
+    print(band_row("bicubic", bicubic_down(up, size), lr))
     errors = {}
     for model in models:
-        path, _, version = model.partition("@")
-        version = int(version) if version else max(exported_versions(path))
-        serve = tf.saved_model.load(os.path.join(path, str(version))).signatures["serving_default"]
-        down = bicubic_down(serve(images=tf.constant(lr, tf.uint8))["sr_images"].numpy(), size)
-        errors[f"{path}@{version}"] = down - lr
-        print(band_row(f"{path}@{version}", down, lr))
+        label, out = super_resolve(model, lr8)
+        down = bicubic_down(out, size)
+        errors[label] = down - lr
+        print(band_row(label, down, lr))
     if len(errors) > 1:
         print("correlation of the LR errors (bicubic_down(output) − LR) on the same faces:")
         for a, ea in errors.items():
@@ -204,14 +216,8 @@ def bands(models: list[str], hr: np.ndarray) -> None:
 
 
 def noise(run: str, checkpoint: str, hr: np.ndarray) -> None:
-    with open(os.path.join(run, "config.json")) as f:
-        config = Config.from_dict(json.load(f))
-    stage = config.model.num_stages - 1
-    size = config.model.input_resolution(stage)
+    g, stage, size = last_stage_g_ema(run, checkpoint)
     lr = to_uint8(bicubic_down(hr, size)).astype(np.float64)
-    g = Generator(config.model, name="g_ema", dtype="float32")
-    path = os.path.join(run, "checkpoints", f"ckpt-{checkpoint}")
-    tf.train.Checkpoint(g_ema=g).restore(path).expect_partial()
 
     def down(spec):
         sr = (g(tf.constant(lr / 127.5 - 1.0, tf.float32), stage=stage, noise=spec).numpy()
@@ -221,8 +227,8 @@ def noise(run: str, checkpoint: str, hr: np.ndarray) -> None:
     silent = down(inference_noise(0.0))
     seeded = np.stack([down(inference_noise(1.0, seed=(seed, 0))) for seed in range(8)])
     mean = seeded.mean(axis=0)
-    print(f"{path}: LR-PSNR without noise {db(np.mean((silent - lr) ** 2)):5.2f}, with 8 "
-          "noise seeds " + " ".join(f"{db(np.mean((d - lr) ** 2)):5.2f}" for d in seeded)
+    print(f"{run} ckpt-{checkpoint}: LR-PSNR without noise {psnr(silent, lr):5.2f}, with 8 "
+          "noise seeds " + " ".join(f"{psnr(d, lr):5.2f}" for d in seeded)
           + f"; the seeds' spread is {np.mean((seeded - mean) ** 2) / np.mean((seeded - lr) ** 2):.2%}"
           " of the LR error")
 
