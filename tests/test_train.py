@@ -191,6 +191,30 @@ def test_dry_run_prints_the_config_and_writes_nothing(tmp_path):
     assert not (tmp_path / "w").exists()
 
 
+# The global batch each shipped config trains at, per resolution. The paper's (§5.1) is
+# 8:64, 16:32, 32:16, 64:8, 128-1024:4. The faces config follows it at its SR stage,
+# 64 px, and keeps 16 below, where the paper's larger batch means fewer steps
+# (docs/results.md, rounds 3 and 14).
+SHIPPED_BATCHES = {
+    "ffhq_x8_1024.flags": {8: 64, 16: 32, 32: 16, 64: 8, 128: 4, 256: 4, 512: 4, 1024: 4},
+    "faces_x4_cpu.flags": {8: 16, 16: 16, 32: 16, 64: 8},
+    "quickstart.flags": {8: 8, 16: 8, 32: 8, 64: 8},
+}
+
+
+def test_every_shipped_config_is_covered():
+    assert sorted(p.name for p in (REPO / "configs").glob("*.flags")) == sorted(SHIPPED_BATCHES)
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_BATCHES))
+def test_shipped_config_parses_with_its_batch_schedule(tmp_path, name):
+    # A typo in a flagfile would otherwise only show when someone starts a long run.
+    result = _run([f"--flagfile=configs/{name}", f"--workdir={tmp_path / 'w'}", "--dry_run"])
+    assert result.returncode == 0, result.stderr
+    schedule = Config.from_dict(json.loads(result.stdout)).schedule
+    assert {res: schedule.batch_at(res) for res in SHIPPED_BATCHES[name]} == SHIPPED_BATCHES[name]
+
+
 def test_conflicting_workdir_is_refused_naming_the_keys(tmp_path, image_folder):
     config = tiny_config(str(image_folder))
     train_lib.prepare_workdir(config, str(tmp_path))
