@@ -84,9 +84,10 @@ def block_ratio(images: np.ndarray, cell: int = 4) -> float:
         return float(np.float64(steps[edge].mean()) / steps[~edge].mean())
 
 
-def held_out_lr(hr: np.ndarray) -> np.ndarray:
-    """uint8 LR of the HR faces at a quarter of their side, as ``pan_tf.evaluate`` makes it."""
-    return to_uint8(bicubic_down(hr, hr.shape[1] // 4))
+def held_out_lr(hr: np.ndarray, size: int | None = None) -> np.ndarray:
+    """uint8 LR of the HR faces at ``size`` px (default: a quarter of their side), as
+    ``pan_tf.evaluate`` makes it."""
+    return to_uint8(bicubic_down(hr, size or hr.shape[1] // 4))
 
 
 def super_resolve(model: str, lr: np.ndarray) -> tuple[str, np.ndarray]:
@@ -120,7 +121,7 @@ def last_stage_g_ema(run: str, checkpoint: str | None = None):
 
 
 def average(run: str, checkpoints: list[str], hr: np.ndarray) -> None:
-    _, stage, r_in = last_stage_g_ema(run)
+    mean, stage, r_in = last_stage_g_ema(run)  # unrestored: takes the average below
     lr = np.round(area(hr, r_in))
 
     def report(name, g):
@@ -133,7 +134,6 @@ def average(run: str, checkpoints: list[str], hr: np.ndarray) -> None:
         g = last_stage_g_ema(run, number)[0]
         report(f"ckpt-{number}", g)
         nets.append(g)
-    mean = last_stage_g_ema(run)[0]
     mean(tf.zeros([1, r_in, r_in, 3]), stage=stage)
     for i, w in enumerate(mean.weights):
         w.assign(np.mean([g.weights[i].numpy() for g in nets], axis=0))
@@ -195,7 +195,7 @@ def band_row(name: str, down: np.ndarray, lr: np.ndarray) -> str:
 
 def bands(models: list[str], hr: np.ndarray) -> None:
     size = hr.shape[1] // 4
-    lr8 = held_out_lr(hr)
+    lr8 = held_out_lr(hr, size)
     lr = lr8.astype(np.float64)
     print(f"{len(hr)} faces, LR {size} px. Per band (cycles per {size} px): its share of "
           "the error, the input's gain, the added content's power / the input's")
@@ -217,7 +217,7 @@ def bands(models: list[str], hr: np.ndarray) -> None:
 
 def noise(run: str, checkpoint: str, hr: np.ndarray) -> None:
     g, stage, size = last_stage_g_ema(run, checkpoint)
-    lr = to_uint8(bicubic_down(hr, size)).astype(np.float64)
+    lr = held_out_lr(hr, size).astype(np.float64)
 
     def down(spec):
         sr = (g(tf.constant(lr / 127.5 - 1.0, tf.float32), stage=stage, noise=spec).numpy()
