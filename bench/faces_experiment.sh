@@ -10,6 +10,7 @@
 #   bash bench/faces_experiment.sh nonoise        # --noise=false
 #   bash bench/faces_experiment.sh NAME --flag=…  # any other variant
 #
+# CONFIG=configs/faces_x4_128_cpu.flags trains on another config (default faces_x4_cpu.flags).
 # Writes runs/faces/NAME/{train.log,wall_seconds,command,machine,eval_bicubic.*,eval_pipeline.*}
 # ($RUNS/NAME when RUNS is set; the wall time goes to $WALL_FILE if set, which
 # bench/faces_branch.sh uses for a run that resumes another's checkpoint).
@@ -28,7 +29,7 @@ extra+=("$@")
 runs=${RUNS:-runs/faces}
 workdir=$runs/$name
 mkdir -p "$workdir"
-cmd=(python -m pan_tf.train --flagfile=configs/faces_x4_cpu.flags --workdir="$workdir" "${extra[@]}")
+cmd=(python -m pan_tf.train "--flagfile=${CONFIG:-configs/faces_x4_cpu.flags}" --workdir="$workdir" "${extra[@]}")
 echo "${cmd[*]}" > "$workdir/command"
 # The host, since wall times depend on it (round 9's AVX2-only EPYC ran 2.5-4.5x slower).
 { grep -m1 "model name" /proc/cpuinfo; echo "cores: $(nproc)"

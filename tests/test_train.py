@@ -194,10 +194,12 @@ def test_dry_run_prints_the_config_and_writes_nothing(tmp_path):
 # The global batch each shipped config trains at, per resolution. The paper's (§5.1) is
 # 8:64, 16:32, 32:16, 64:8, 128-1024:4. The faces config trains its SR stages (32 and
 # 64 px) as the paper trains its own (256-1024 px: batch 4) and keeps 16 below, where the
-# paper's larger batch means fewer steps (docs/results.md, rounds 3 and 16).
+# paper's larger batch means fewer steps (docs/results.md, rounds 3 and 16); its 32 -> 128
+# variant (round 19) does the same one octave up.
 SHIPPED_BATCHES = {
     "ffhq_x8_1024.flags": {8: 64, 16: 32, 32: 16, 64: 8, 128: 4, 256: 4, 512: 4, 1024: 4},
     "faces_x4_cpu.flags": {8: 16, 16: 16, 32: 4, 64: 4},
+    "faces_x4_128_cpu.flags": {8: 16, 16: 16, 32: 16, 64: 4, 128: 4},
     "quickstart.flags": {8: 8, 16: 8, 32: 8, 64: 8},
 }
 
