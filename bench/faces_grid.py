@@ -5,7 +5,10 @@
         --count=6 --out=docs/faces_grid.png
 
 Columns: LR (nearest) | bicubic | each model | HR, rows = the first ``count``
-held-out faces. LR is the antialiased bicubic downscale that
+held-out faces. With ``--faces_per_row=K`` the grid is transposed into a mosaic for
+looking at many faces at once (``--count=50`` shows every held-out face): K faces per
+row, one row per model and then the HR row, repeated for each group of K faces, no LR
+or bicubic rows and no titles. LR is the antialiased bicubic downscale that
 ``pan_tf.evaluate --degrade=bicubic`` uses, so the grid shows what the table measures.
 """
 
@@ -35,6 +38,9 @@ def main():
     parser.add_argument("--hr", required=True, help="held-out HR images: folder or glob")
     parser.add_argument("--count", type=int, default=6)
     parser.add_argument("--zoom", type=int, default=2)
+    parser.add_argument("--faces_per_row", type=int, default=0,
+                        help="draw a mosaic: this many faces per row, each model's row above "
+                             "the HR row (0: the LR | bicubic | models | HR grid)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
@@ -52,6 +58,10 @@ def main():
         for p in paths]).astype(np.uint8)                                   # [N,R,R,3]
     lr = tf.image.resize(hr.astype(np.float32), [size // scale] * 2, "bicubic", antialias=True)
     lr = np.clip(np.round(lr.numpy()), 0, 255).astype(np.uint8)             # [N,L,L,3]
+    if args.faces_per_row:
+        save_mosaic([model.upscale(lr) for _, model in models] + [hr],
+                    [name for name, _ in models] + ["HR"], args)
+        return
     columns = [tf.image.resize(lr, [size, size], "nearest").numpy(),
                np.clip(np.round(tf.image.resize(lr.astype(np.float32), [size, size],
                                                 "bicubic").numpy()), 0, 255)]
@@ -70,6 +80,23 @@ def main():
     framed.paste(image, (0, header.height))
     framed.save(args.out, optimize=True)
     print(f"wrote {args.out} ({os.path.getsize(args.out) // 1024} KB): columns {' | '.join(names)}")
+
+
+def save_mosaic(kinds, names, args):
+    """kinds: [N,R,R,3] arrays named ``names`` (each model, then HR) → groups of K faces, a row per kind."""
+    k, count = args.faces_per_row, len(kinds[0])
+    blank = np.full_like(kinds[0][0], 255)
+    rows = []
+    for start in range(0, count, k):
+        for faces in kinds:
+            group = list(faces[start:start + k]) + [blank] * max(0, start + k - count)
+            rows.append(np.concatenate(group, axis=1))
+    mosaic = np.concatenate(rows, axis=0).astype(np.uint8)
+    image = Image.fromarray(mosaic)
+    image = image.resize((image.width * args.zoom, image.height * args.zoom), Image.NEAREST)
+    image.save(args.out, optimize=True, quality=90)        # quality: a .jpg mosaic's
+    print(f"wrote {args.out} ({os.path.getsize(args.out) // 1024} KB): {count} faces, "
+          f"{k} per row, rows {' | '.join(names)}")
 
 
 if __name__ == "__main__":
