@@ -83,7 +83,8 @@ def main():
 
 
 def save_mosaic(kinds, names, args):
-    """kinds: [N,R,R,3] arrays named ``names`` (each model, then HR) → groups of K faces, a row per kind."""
+    """kinds: [N,R,R,3] arrays named ``names`` (each model, then HR), drawn in groups of
+    K faces with a row per kind; the last group is padded with white."""
     k, count = args.faces_per_row, len(kinds[0])
     blank = np.full_like(kinds[0][0], 255)
     rows = []
