@@ -58,19 +58,20 @@ def main():
         for p in paths]).astype(np.uint8)                                   # [N,R,R,3]
     lr = tf.image.resize(hr.astype(np.float32), [size // scale] * 2, "bicubic", antialias=True)
     lr = np.clip(np.round(lr.numpy()), 0, 255).astype(np.uint8)             # [N,L,L,3]
+    outputs = [model.upscale(lr) for _, model in models]
+    model_names = [name for name, _ in models]
     if args.faces_per_row:
-        save_mosaic([model.upscale(lr) for _, model in models] + [hr],
-                    [name for name, _ in models] + ["HR"], args)
+        save_mosaic(outputs + [hr], model_names + ["HR"],
+                    args.faces_per_row, args.zoom, args.out)
         return
     columns = [tf.image.resize(lr, [size, size], "nearest").numpy(),
                np.clip(np.round(tf.image.resize(lr.astype(np.float32), [size, size],
                                                 "bicubic").numpy()), 0, 255)]
-    columns += [model.upscale(lr) for _, model in models]
+    columns += outputs
     columns.append(hr)
-    rows = np.concatenate([np.concatenate(list(c), axis=0) for c in columns], axis=1)
-    image = Image.fromarray(rows.astype(np.uint8))
-    image = image.resize((image.width * args.zoom, image.height * args.zoom), Image.NEAREST)
-    names = ["LR", "bicubic", *[n for n, _ in models], "HR"]
+    image = zoomed(np.concatenate([np.concatenate(list(c), axis=0) for c in columns], axis=1),
+                   args.zoom)
+    names = ["LR", "bicubic", *model_names, "HR"]
     header = Image.new("RGB", (image.width, 16), "white")
     draw = ImageDraw.Draw(header)
     for i, name in enumerate(names):                      # column titles
@@ -82,21 +83,25 @@ def main():
     print(f"wrote {args.out} ({os.path.getsize(args.out) // 1024} KB): columns {' | '.join(names)}")
 
 
-def save_mosaic(kinds, names, args):
+def zoomed(pixels: np.ndarray, zoom: int) -> Image.Image:
+    """[H,W,3] → a PIL image ``zoom`` times larger, nearest-neighbour so pixels stay sharp."""
+    image = Image.fromarray(pixels.astype(np.uint8))
+    return image.resize((image.width * zoom, image.height * zoom), Image.NEAREST)
+
+
+def save_mosaic(kinds, names, k: int, zoom: int, out: str):
     """kinds: [N,R,R,3] arrays named ``names`` (each model, then HR), drawn in groups of
-    K faces with a row per kind; the last group is padded with white."""
-    k, count = args.faces_per_row, len(kinds[0])
+    ``k`` faces with a row per kind; the last group is padded with white."""
+    count = len(kinds[0])
     blank = np.full_like(kinds[0][0], 255)
     rows = []
     for start in range(0, count, k):
         for faces in kinds:
             group = list(faces[start:start + k]) + [blank] * max(0, start + k - count)
             rows.append(np.concatenate(group, axis=1))
-    mosaic = np.concatenate(rows, axis=0).astype(np.uint8)
-    image = Image.fromarray(mosaic)
-    image = image.resize((image.width * args.zoom, image.height * args.zoom), Image.NEAREST)
-    image.save(args.out, optimize=True, quality=90)        # quality: a .jpg mosaic's
-    print(f"wrote {args.out} ({os.path.getsize(args.out) // 1024} KB): {count} faces, "
+    zoomed(np.concatenate(rows, axis=0), zoom).save(out, optimize=True,
+                                                    quality=90)   # quality: a .jpg's
+    print(f"wrote {out} ({os.path.getsize(out) // 1024} KB): {count} faces, "
           f"{k} per row, rows {' | '.join(names)}")
 
 
