@@ -41,6 +41,9 @@ def main():
     parser.add_argument("--faces_per_row", type=int, default=0,
                         help="draw a mosaic: this many faces per row, each model's row above "
                              "the HR row (0: the LR | bicubic | models | HR grid)")
+    parser.add_argument("--jpeg_quality", type=int, default=90,
+                        help="a .jpg mosaic's quality (lower it to keep a 128-px mosaic "
+                             "of 50 faces under 500 KB)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
@@ -62,7 +65,7 @@ def main():
     model_names = [name for name, _ in models]
     if args.faces_per_row:
         save_mosaic(outputs + [hr], model_names + ["HR"],
-                    args.faces_per_row, args.zoom, args.out)
+                    args.faces_per_row, args.zoom, args.out, args.jpeg_quality)
         return
     columns = [tf.image.resize(lr, [size, size], "nearest").numpy(),
                np.clip(np.round(tf.image.resize(lr.astype(np.float32), [size, size],
@@ -89,7 +92,7 @@ def zoomed(pixels: np.ndarray, zoom: int) -> Image.Image:
     return image.resize((image.width * zoom, image.height * zoom), Image.NEAREST)
 
 
-def save_mosaic(kinds, names, k: int, zoom: int, out: str):
+def save_mosaic(kinds, names, k: int, zoom: int, out: str, quality: int = 90):
     """kinds: [N,R,R,3] arrays named ``names`` (each model, then HR), drawn in groups of
     ``k`` faces with a row per kind; the last group is padded with white."""
     count = len(kinds[0])
@@ -100,7 +103,7 @@ def save_mosaic(kinds, names, k: int, zoom: int, out: str):
             group = list(faces[start:start + k]) + [blank] * max(0, start + k - count)
             rows.append(np.concatenate(group, axis=1))
     zoomed(np.concatenate(rows, axis=0), zoom).save(out, optimize=True,
-                                                    quality=90)   # quality: a .jpg's
+                                                    quality=quality)   # quality: a .jpg's
     print(f"wrote {out} ({os.path.getsize(out) // 1024} KB): {count} faces, "
           f"{k} per row, rows {' | '.join(names)}")
 
