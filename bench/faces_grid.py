@@ -92,7 +92,7 @@ def zoomed(pixels: np.ndarray, zoom: int) -> Image.Image:
     return image.resize((image.width * zoom, image.height * zoom), Image.NEAREST)
 
 
-def save_mosaic(kinds, names, k: int, zoom: int, out: str, quality: int = 90):
+def save_mosaic(kinds, names, k: int, zoom: int, out: str, quality: int):
     """kinds: [N,R,R,3] arrays named ``names`` (each model, then HR), drawn in groups of
     ``k`` faces with a row per kind; the last group is padded with white."""
     count = len(kinds[0])
