@@ -15,17 +15,17 @@ evaluation.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from faces_stages import area, checkpoint_phases, load_faces  # noqa: E402  (repo on sys.path)
+# faces_stages puts the repo on sys.path.
+from faces_stages import (area, checkpoint_phases, load_faces, run_config,  # noqa: E402
+                          run_size)
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from pan_tf.config import Config  # noqa: E402
 from pan_tf.discriminator import Discriminator  # noqa: E402
 from pan_tf.generator import Generator  # noqa: E402
 from pan_tf.schedule import Schedule  # noqa: E402
@@ -38,8 +38,7 @@ def logits(d: Discriminator, images: np.ndarray, stage: int, alpha: float) -> np
 
 
 def report(run: str, train: np.ndarray, held: np.ndarray, all_checkpoints: bool) -> None:
-    with open(os.path.join(run, "config.json")) as f:
-        config = Config.from_dict(json.load(f))
+    config = run_config(run)
     if config.model.conditional_d:
         raise SystemExit(f"{run}: a conditional D also needs each face's LR; not measured here")
     schedule = Schedule(config.model, config.schedule)
@@ -71,15 +70,16 @@ def main():
                         help="the faces, sorted by name: the first --train are the training set")
     parser.add_argument("--train", type=int, default=250)
     parser.add_argument("--held_out", type=int, default=50)
-    parser.add_argument("--size", type=int, default=64, help="HR side of the runs' last stage")
+    parser.add_argument("--size", type=int, default=None,
+                        help="HR side of the runs' last stage (default: each run's own)")
     parser.add_argument("--all_checkpoints", action="store_true")
     args = parser.parse_args()
-    faces = load_faces(args.faces, args.size, flag="--faces")
-    if len(faces) < args.train + args.held_out:
-        raise SystemExit(f"--faces={args.faces!r} matches {len(faces)} files, "
-                         f"fewer than --train + --held_out = {args.train + args.held_out}")
-    train, held = faces[:args.train], faces[args.train:args.train + args.held_out]
     for run in args.runs:
+        faces = load_faces(args.faces, run_size(run, args.size), flag="--faces")
+        if len(faces) < args.train + args.held_out:
+            raise SystemExit(f"--faces={args.faces!r} matches {len(faces)} files, "
+                             f"fewer than --train + --held_out = {args.train + args.held_out}")
+        train, held = faces[:args.train], faces[args.train:args.train + args.held_out]
         report(run, train, held, args.all_checkpoints)
 
 

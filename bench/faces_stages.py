@@ -58,6 +58,16 @@ def load_faces(pattern: str, size: int, flag: str = "--hr") -> np.ndarray:
                      for f in files]).astype(np.float32)
 
 
+def run_config(run: str) -> Config:
+    with open(os.path.join(run, "config.json")) as f:
+        return Config.from_dict(json.load(f))
+
+
+def run_size(run: str, size: int | None) -> int:
+    """``size`` when given (``--size``), else the HR side of the run's last stage."""
+    return size or run_config(run).model.hr_size
+
+
 def per_version(run: str, hr: np.ndarray):
     root = os.path.join(run, "export", "pan")
     for version, info in sorted(exported_versions(root).items()):
@@ -91,8 +101,7 @@ def per_checkpoint(run: str, hr: np.ndarray, last_only: bool = False, with_swd: 
     saved in, so a run that keeps all its checkpoints shows its whole trajectory.
     ``with_swd``: also G_ema's SWD average against the HR faces (evaluate's protocol
     and seed, on these area-downsampled inputs) at the full-resolution stages."""
-    with open(os.path.join(run, "config.json")) as f:
-        config = Config.from_dict(json.load(f))
+    config = run_config(run)
     schedule = Schedule(config.model, config.schedule)
     for path, phase in checkpoint_phases(run, schedule):
         if last_only and phase.stage != schedule.stages[-1]:
@@ -119,15 +128,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+")
     parser.add_argument("--hr", default="../shared/data/faces256/002[5-9][0-9].png")
-    parser.add_argument("--size", type=int, default=64, help="HR side of the runs' last stage")
+    parser.add_argument("--size", type=int, default=None,
+                        help="HR side of the runs' last stage (default: each run's own)")
     parser.add_argument("--all_checkpoints", action="store_true",
                         help="every checkpoint at its own stage, not only the last stage's")
     parser.add_argument("--swd", action="store_true",
                         help="also G_ema's SWD average at each full-resolution checkpoint")
     args = parser.parse_args()
-    hr = load_faces(args.hr, args.size)
     for run in args.runs:
         print(run)
+        hr = load_faces(args.hr, run_size(run, args.size))
         per_version(run, hr)
         per_checkpoint(run, hr, last_only=not args.all_checkpoints, with_swd=args.swd)
 
