@@ -77,9 +77,9 @@ def held_out(pattern: str, size: int, scale: int):
 def report(label: str, rates: np.ndarray, hr_rates: np.ndarray, names, worst: int):
     line = (f"  {label:34s} mean {rates.mean():6.2f}  median {np.median(rates):6.2f}"
             f"  ×HR {rates.mean() / max(hr_rates.mean(), 1e-9):5.2f}")
-    if worst:
-        top = np.argsort(-(rates - hr_rates))[:worst]
-        line += "  most above HR: " + " ".join(f"{names[i]} {rates[i]:.1f}" for i in top)
+    above = [i for i in np.argsort(-(rates - hr_rates))[:worst] if rates[i] > hr_rates[i]]
+    if above:
+        line += "  most above HR: " + " ".join(f"{names[i]} {rates[i]:.1f}" for i in above)
     print(line)
 
 
