@@ -25,8 +25,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from pan_tf import data as data_lib  # noqa: E402
 from pan_tf import inference  # noqa: E402
+from pan_tf.evaluate import bicubic_down, prepare_hr, to_uint8  # noqa: E402
 
 
 def main():
@@ -56,11 +56,8 @@ def main():
     size = models[0][1].info["resolution"]
     scale = models[0][1].info["scale"]
     paths = inference.list_inputs(args.hr)[: args.count]
-    hr = np.stack([np.round(data_lib.center_square(
-        inference.read_picture(p).rgb.astype(np.float32) / 255.0, size).numpy() * 255)
-        for p in paths]).astype(np.uint8)                                   # [N,R,R,3]
-    lr = tf.image.resize(hr.astype(np.float32), [size // scale] * 2, "bicubic", antialias=True)
-    lr = np.clip(np.round(lr.numpy()), 0, 255).astype(np.uint8)             # [N,L,L,3]
+    hr = np.stack([prepare_hr(inference.read_picture(p).rgb, size) for p in paths])  # [N,R,R,3]
+    lr = to_uint8(bicubic_down(hr, size // scale))                          # [N,L,L,3]
     outputs = [model.upscale(lr) for _, model in models]
     model_names = [name for name, _ in models]
     if args.faces_per_row:

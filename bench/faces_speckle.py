@@ -29,9 +29,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from scipy.ndimage import median_filter  # noqa: E402
 
-from faces_stages import checkpoint_phases, run_config, run_size  # noqa: E402
-from pan_tf import data as data_lib  # noqa: E402
+from faces_stages import checkpoint_phases, run_config  # noqa: E402
 from pan_tf import inference  # noqa: E402
+from pan_tf.evaluate import bicubic_down, prepare_hr, to_uint8  # noqa: E402
 from pan_tf.export import exported_versions  # noqa: E402
 from pan_tf.generator import Generator  # noqa: E402
 from pan_tf.schedule import Schedule  # noqa: E402
@@ -57,8 +57,7 @@ def to_size(images: np.ndarray, size: int) -> np.ndarray:
     """uint8 [N,R,R,3] at ``size``² (bicubic when R differs, rounded as a saved file)."""
     if images.shape[1] == size:
         return images
-    up = tf.image.resize(images.astype(np.float32), [size, size], "bicubic").numpy()
-    return np.clip(np.round(up), 0, 255).astype(np.uint8)
+    return to_uint8(tf.image.resize(images.astype(np.float32), [size, size], "bicubic"))
 
 
 def held_out(pattern: str, size: int, scale: int):
@@ -66,12 +65,9 @@ def held_out(pattern: str, size: int, scale: int):
     paths = inference.list_inputs(pattern)
     if not paths:
         raise SystemExit(f"--hr={pattern!r} matches no image")
-    hr = np.stack([np.round(data_lib.center_square(
-        inference.read_picture(p).rgb.astype(np.float32) / 255.0, size).numpy() * 255)
-        for p in paths]).astype(np.uint8)
-    lr = tf.image.resize(hr.astype(np.float32), [size // scale] * 2, "bicubic", antialias=True)
+    hr = np.stack([prepare_hr(inference.read_picture(p).rgb, size) for p in paths])
     names = [os.path.splitext(os.path.basename(p))[0] for p in paths]
-    return names, hr, np.clip(np.round(lr.numpy()), 0, 255).astype(np.uint8)
+    return names, hr, to_uint8(bicubic_down(hr, size // scale))
 
 
 def report(label: str, rates: np.ndarray, hr_rates: np.ndarray, names, worst: int):
@@ -94,8 +90,8 @@ def checkpoint_outputs(run: str, lr: np.ndarray, size: int):
         tf.train.Checkpoint(g_ema=g).restore(path).expect_partial()
         sr = g(tf.constant(lr.astype(np.float32) / 127.5 - 1.0), stage=phase.stage,
                alpha=phase.alpha).numpy()
-        sr = np.clip(np.round((sr + 1.0) * 127.5), 0, 255).astype(np.uint8)
-        yield f"{os.path.basename(path)} (α {phase.alpha:.2f})", to_size(sr, size)
+        label = f"{os.path.basename(path)} (α {phase.alpha:.2f})"
+        yield label, to_size(to_uint8((sr + 1.0) * 127.5), size)
 
 
 def main():
@@ -116,7 +112,8 @@ def main():
                         help="name this many faces whose rate is most above their HR's")
     args = parser.parse_args()
     for run in args.runs:
-        size, scale = run_size(run, args.size), run_config(run).model.scale
+        model_config = run_config(run).model
+        size, scale = args.size or model_config.hr_size, model_config.scale
         names, hr, lr = held_out(args.hr, size, scale)
         hr_rates = speckle_rate(hr, args.threshold)
         print(f"{run} ({size // scale} → {size} px)")
