@@ -1,7 +1,8 @@
-"""Checks on the faces runs' remaining flaws (issue 7, rounds 8 and 13).
+"""Checks on the faces runs' remaining flaws (issue 7, rounds 8, 13 and 28).
 
     python bench/faces_diagnose.py spectrum runs/faces_v5/pan/export/pan runs/faces_v5/l1/export/pan
     python bench/faces_diagnose.py average runs/faces_v5/pan 110000 115008 119008
+    python bench/faces_diagnose.py average runs/faces_v28/ema10_s1 126000 132000 138000 139000 --net=generator
     python bench/faces_diagnose.py bands runs/faces_v5/pan_avx2/export/pan@2 runs/faces_v5/pan_avx2/export/pan
     python bench/faces_diagnose.py noise runs/faces_v5/pan_avx2 119008
 
@@ -15,9 +16,10 @@ split by where the step falls in the 4-px cell of one LR pixel. ``blocks`` = the
 across a cell's edge over the steps inside it (HR: 1.00; nearest-neighbour upsampling:
 inf). An output that kept the LR pixels' blocks, even only in places, shows it.
 
-``average``: the last stage's G_ema at each listed checkpoint, and the plain average of
-their weights (a post-hoc long EMA), on the held-out faces with area resampling both
-ways like ``faces_stages.py``: would averaging over a longer window make G more faithful?
+``average``: the last stage's G_ema (``--net=generator``: the raw G) at each listed
+checkpoint, and the plain average of their weights (a post-hoc long EMA), on the held-out
+faces with area resampling both ways like ``faces_stages.py``: would averaging over a
+longer window make G more faithful, or less speckled (``faces_speckle.py``'s rate, ‰)?
 
 ``bands``: where a model's LR-inconsistency lives. Each MODEL_DIR[@VERSION] (default: the
 last version; it must take the LR size, HR/4) super-resolves the 50 held-out faces from
@@ -47,7 +49,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from faces_stages import area, load_faces, psnr  # also puts the repo on sys.path
+from faces_speckle import speckle_rate
+from faces_stages import area, load_faces, psnr, run_size  # also puts the repo on sys.path
 from pan_tf.config import Config
 from pan_tf.evaluate import bicubic_down, to_uint8, upscale_baseline
 from pan_tf.export import exported_versions
@@ -107,32 +110,34 @@ def spectrum(models: list[str], hr: np.ndarray) -> None:
         print(lattice_row(*super_resolve(model, lr)))
 
 
-def last_stage_g_ema(run: str, checkpoint: str | None = None):
-    """(G_ema restored from RUN's checkpoint ckpt-NUMBER, or unrestored when None, its
-    last stage, that stage's input side)."""
+def last_stage_g(run: str, checkpoint: str | None = None, net: str = "g_ema"):
+    """(G_ema, or the raw G for ``net="generator"``, restored from RUN's checkpoint
+    ckpt-NUMBER, or unrestored when None; its last stage; that stage's input side)."""
     with open(os.path.join(run, "config.json")) as f:
         config = Config.from_dict(json.load(f))
     stage = config.model.num_stages - 1
-    g = Generator(config.model, name="g_ema", dtype="float32")
+    g = Generator(config.model, name=net, dtype="float32")
     if checkpoint is not None:
         path = os.path.join(run, "checkpoints", f"ckpt-{checkpoint}")
-        tf.train.Checkpoint(g_ema=g).restore(path).expect_partial()
+        tf.train.Checkpoint(**{net: g}).restore(path).expect_partial()
     return g, stage, config.model.input_resolution(stage)
 
 
-def average(run: str, checkpoints: list[str], hr: np.ndarray) -> None:
-    mean, stage, r_in = last_stage_g_ema(run)  # unrestored: takes the average below
+def average(run: str, checkpoints: list[str], hr: np.ndarray, net: str = "g_ema") -> None:
+    mean, stage, r_in = last_stage_g(run, net=net)  # unrestored: takes the average below
     lr = np.round(area(hr, r_in))
+    print(f"  HR: speckle {speckle_rate(hr, 12.0).mean():5.2f}")
 
     def report(name, g):
         sr = (g(tf.constant(lr / 127.5 - 1.0), stage=stage).numpy() + 1.0) * 127.5
         sr = np.round(np.clip(sr, 0, 255))
-        print(f"  {name}: LR-PSNR {psnr(area(sr, r_in), lr):5.2f}  PSNR {psnr(sr, hr):5.2f}")
+        print(f"  {name}: LR-PSNR {psnr(area(sr, r_in), lr):5.2f}  PSNR {psnr(sr, hr):5.2f}"
+              f"  speckle {speckle_rate(sr, 12.0).mean():5.2f}")
 
     nets = []
     for number in checkpoints:
-        g = last_stage_g_ema(run, number)[0]
-        report(f"ckpt-{number}", g)
+        g = last_stage_g(run, number, net)[0]
+        report(f"{net} ckpt-{number}", g)
         nets.append(g)
     mean(tf.zeros([1, r_in, r_in, 3]), stage=stage)
     for i, w in enumerate(mean.weights):
@@ -216,7 +221,7 @@ def bands(models: list[str], hr: np.ndarray) -> None:
 
 
 def noise(run: str, checkpoint: str, hr: np.ndarray) -> None:
-    g, stage, size = last_stage_g_ema(run, checkpoint)
+    g, stage, size = last_stage_g(run, checkpoint)
     lr = held_out_lr(hr, size).astype(np.float64)
 
     def down(spec):
@@ -239,9 +244,13 @@ def main():
     parser.add_argument("args", nargs="+", help="spectrum: MODEL_DIR…; average: RUN "
                         "CKPT_NUMBER…; bands: MODEL_DIR[@VERSION]…; noise: RUN CKPT_NUMBER")
     parser.add_argument("--hr", default="../shared/data/faces256/002[5-9][0-9].png")
-    parser.add_argument("--size", type=int, default=64, help="HR side of the runs' last stage")
+    parser.add_argument("--size", type=int, default=None, help="HR side of the runs' last "
+                        "stage (default: average, noise: the run's own; else 64)")
+    parser.add_argument("--net", choices=["g_ema", "generator"], default="g_ema",
+                        help="average: the weights to average, G_ema's or the raw G's")
     args = parser.parse_args()
-    hr = load_faces(args.hr, args.size)
+    by_run = args.check in ("average", "noise")
+    hr = load_faces(args.hr, run_size(args.args[0], args.size) if by_run else args.size or 64)
     if args.check == "spectrum":
         spectrum(args.args, hr)
     elif args.check == "bands":
@@ -249,7 +258,7 @@ def main():
     elif args.check == "noise":
         noise(args.args[0], args.args[1], hr)
     else:
-        average(args.args[0], args.args[1:], hr)
+        average(args.args[0], args.args[1:], hr, args.net)
 
 
 if __name__ == "__main__":
