@@ -2,7 +2,8 @@
 
     python bench/faces_diagnose.py spectrum runs/faces_v5/pan/export/pan runs/faces_v5/l1/export/pan
     python bench/faces_diagnose.py average runs/faces_v5/pan 110000 115008 119008
-    python bench/faces_diagnose.py average runs/faces_v28/ema10_s1 126000 132000 138000 139000 --net=generator
+    python bench/faces_diagnose.py average runs/faces_v28/ema10_s1 126000 132000 138000 139000 \
+        --net=generator
     python bench/faces_diagnose.py bands runs/faces_v5/pan_avx2/export/pan@2 runs/faces_v5/pan_avx2/export/pan
     python bench/faces_diagnose.py noise runs/faces_v5/pan_avx2 119008
 
@@ -43,15 +44,14 @@ noise seeds, on the same bicubic LR: how much of the LR error the noise inputs c
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 import numpy as np
 import tensorflow as tf
 
 from faces_speckle import speckle_rate
-from faces_stages import area, load_faces, psnr, run_size  # also puts the repo on sys.path
-from pan_tf.config import Config
+# faces_stages also puts the repo on sys.path
+from faces_stages import area, load_faces, psnr, run_config, run_size
 from pan_tf.evaluate import bicubic_down, to_uint8, upscale_baseline
 from pan_tf.export import exported_versions
 from pan_tf.generator import Generator, inference_noise
@@ -113,8 +113,7 @@ def spectrum(models: list[str], hr: np.ndarray) -> None:
 def last_stage_g(run: str, checkpoint: str | None = None, net: str = "g_ema"):
     """(G_ema, or the raw G for ``net="generator"``, restored from RUN's checkpoint
     ckpt-NUMBER, or unrestored when None; its last stage; that stage's input side)."""
-    with open(os.path.join(run, "config.json")) as f:
-        config = Config.from_dict(json.load(f))
+    config = run_config(run)
     stage = config.model.num_stages - 1
     g = Generator(config.model, name=net, dtype="float32")
     if checkpoint is not None:
@@ -126,13 +125,13 @@ def last_stage_g(run: str, checkpoint: str | None = None, net: str = "g_ema"):
 def average(run: str, checkpoints: list[str], hr: np.ndarray, net: str = "g_ema") -> None:
     mean, stage, r_in = last_stage_g(run, net=net)  # unrestored: takes the average below
     lr = np.round(area(hr, r_in))
-    print(f"  HR: speckle {speckle_rate(hr, 12.0).mean():5.2f}")
+    print(f"  HR: speckle {speckle_rate(hr).mean():5.2f}")
 
     def report(name, g):
         sr = (g(tf.constant(lr / 127.5 - 1.0), stage=stage).numpy() + 1.0) * 127.5
         sr = np.round(np.clip(sr, 0, 255))
         print(f"  {name}: LR-PSNR {psnr(area(sr, r_in), lr):5.2f}  PSNR {psnr(sr, hr):5.2f}"
-              f"  speckle {speckle_rate(sr, 12.0).mean():5.2f}")
+              f"  speckle {speckle_rate(sr).mean():5.2f}")
 
     nets = []
     for number in checkpoints:

@@ -44,7 +44,10 @@ def chroma(images: np.ndarray) -> np.ndarray:
                      0.5 * r - 0.418688 * g - 0.081312 * b], axis=-1)
 
 
-def speckle_rate(images: np.ndarray, threshold: float) -> np.ndarray:
+THRESHOLD = 12.0  # chroma distance (0-255 scale) that counts a pixel as a speck
+
+
+def speckle_rate(images: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
     """Per-image speckle, per mille of pixels: chroma farther than ``threshold`` from the
     per-channel median of its 5×5 neighbourhood (edges mirrored)."""
     c = chroma(images)
@@ -100,7 +103,7 @@ def main():
     parser.add_argument("--hr", default="../shared/data/faces256/002[5-9][0-9].png")
     parser.add_argument("--size", type=int, default=None,
                         help="HR side of the runs' last stage (default: each run's own)")
-    parser.add_argument("--threshold", type=float, default=12.0,
+    parser.add_argument("--threshold", type=float, default=THRESHOLD,
                         help="chroma distance from the 5×5 median that counts as speckle "
                              "(0-255 scale; 12 is about a tenth of Cb/Cr's range)")
     parser.add_argument("--all_stages", action="store_true",
