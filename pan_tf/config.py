@@ -313,6 +313,7 @@ class TrainConfig:
     adam_epsilon: float = 1e-8
     ema_kimg: float = 10.0         # G_ema half-life, kimg (StyleGAN)
     ema_rampup: float = 0.0        # cap the half-life at this × images shown (StyleGAN2-ADA: 0.05); 0 = off
+    ema_stage_rampup: bool = False # beyond StyleGAN: count the ramp-up from each stage's fade end
     mixed_precision: str = "none"  # none | bf16 | fp16 Keras dtype policy
     jit_compile: str = "auto"      # XLA for the train step: auto | true | false
     d_augment: str = ""            # DiffAugment transforms of D's inputs (beyond the paper); "" = off
@@ -355,6 +356,8 @@ class TrainConfig:
             raise ConfigError("--adam_beta1 and --adam_beta2 must be in [0, 1)")
         if self.ema_kimg < 0 or self.ema_rampup < 0:
             raise ConfigError("--ema_kimg and --ema_rampup must be ≥ 0")
+        if self.ema_stage_rampup and not self.ema_rampup:
+            raise ConfigError("--ema_stage_rampup needs --ema_rampup > 0 (the ramp it restarts)")
         if self.mixed_precision not in MIXED_PRECISION:
             raise ConfigError(
                 f"--mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")

@@ -92,6 +92,10 @@ def define_flags() -> None:
     d.DEFINE_float("ema_kimg", _T.ema_kimg, "G_ema half-life, thousands of images.")
     d.DEFINE_float("ema_rampup", _T.ema_rampup,
                    "Cap the G_ema half-life at this × images shown (StyleGAN2-ADA: 0.05); 0 = off.")
+    d.DEFINE_boolean("ema_stage_rampup", _T.ema_stage_rampup,
+                     "Beyond StyleGAN: count --ema_rampup's images from the end of the current "
+                     "stage's fade-in, not from the start of training. G_ema equals G until "
+                     "α reaches 1, so an exported stage averages no weights from its fade.")
     d.DEFINE_string("mixed_precision", _T.mixed_precision, "none | bf16 | fp16.")
     d.DEFINE_string("jit_compile", _T.jit_compile, "XLA for the train step: auto | true | false.")
     d.DEFINE_string("d_augment", _T.d_augment,
@@ -226,7 +230,8 @@ def config_from_flags(f=flags.FLAGS) -> Config:
             loss=f.loss, r1_gamma=f.r1_gamma, r1_reference_res=f.r1_reference_res,
             r1_interval=f.r1_interval,
             adam_beta1=f.adam_beta1, adam_beta2=f.adam_beta2, adam_epsilon=f.adam_epsilon,
-            ema_kimg=f.ema_kimg, ema_rampup=f.ema_rampup, mixed_precision=f.mixed_precision, jit_compile=f.jit_compile,
+            ema_kimg=f.ema_kimg, ema_rampup=f.ema_rampup, ema_stage_rampup=f.ema_stage_rampup,
+            mixed_precision=f.mixed_precision, jit_compile=f.jit_compile,
             d_augment=f.d_augment, d_augment_p=f.d_augment_p,
             d_augment_target=f.d_augment_target, d_augment_kimg=f.d_augment_kimg, seed=f.seed),
         data=DataConfig(source=f.data, min_image_size=f.min_image_size, cache_mb=f.cache_mb,

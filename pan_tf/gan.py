@@ -60,6 +60,7 @@ class PAN(keras.Model):
         self.augment_signs = keras.Variable([0.0, 0.0], trainable=False, name="augment_signs")
         self.stage = 0
         self.global_batch = 1
+        self.ema_origin = 0   # images_seen where G_ema's half-life ramp starts (set_stage)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in
                          ("d_loss", "g_loss", "r1", "real_logits", "real_sign", "fake_logits")}
         self.built = True
@@ -72,9 +73,14 @@ class PAN(keras.Model):
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
 
-    def set_stage(self, stage: int, global_batch: int) -> None:
-        """Selects the active blocks; the next fit() traces a fresh step."""
-        self.stage, self.global_batch = stage, global_batch
+    def set_stage(self, stage: int, global_batch: int, ema_origin: int = 0) -> None:
+        """Selects the active blocks; the next fit() traces a fresh step.
+
+        ``ema_origin``: the images_seen from which --ema_rampup counts (0, StyleGAN2-ADA;
+        the stage's fade end with --ema_stage_rampup). Before it the half-life is 0, so
+        G_ema is G, and the ramp restarts from G there.
+        """
+        self.stage, self.global_batch, self.ema_origin = stage, global_batch, ema_origin
         self.train_function = None
 
     def grow(self, stage: int) -> bool:
@@ -145,8 +151,9 @@ class PAN(keras.Model):
         else:
             stats, weights = self._pixel_loss_step(lr, reals, alpha), {}  # Table 2 ablation
         t = self.config.train
+        ramp_images = tf.maximum(tf.convert_to_tensor(self.images_seen) - self.ema_origin, 0)
         self._update_ema(losses.ema_beta(self.global_batch, t.ema_kimg, t.ema_rampup,
-                                         tf.convert_to_tensor(self.images_seen)))
+                                         ramp_images))
         # Trackers see per-replica means; Keras averages them over replicas.
         for name, value in stats.items():
             self.trackers[name].update_state(value, sample_weight=weights.get(name, 1.0))

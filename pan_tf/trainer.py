@@ -283,7 +283,8 @@ class Trainer:
                     logging.info("stage %d: new block initialised as the old output, upsampled",
                                  phase.stage)
                 g_opt, d_opt = self._new_optimizers(phase)
-                model.set_stage(phase.stage, phase.batch)
+                model.set_stage(phase.stage, phase.batch,
+                                ema_origin=phase.fade_end if config.train.ema_stage_rampup else 0)
                 model.compile(g_opt, d_opt, jit_compile=self.jit_compile)
                 resumed = self.checkpointer.attach_optimizers(g_opt, d_opt, phase.stage)
                 logging.info("stage %d: %dpx → %dpx, batch %d, lr %g, images %d → %d%s",

@@ -15,7 +15,7 @@ import tensorflow as tf
 from conftest import REPO, tiny_config
 from pan_tf import export as export_lib
 from pan_tf import trainer as train_lib
-from pan_tf.config import Config
+from pan_tf.config import Config, ConfigError, TrainConfig
 from pan_tf.gan import PAN
 from pan_tf.layers import upsample2x
 from pan_tf.schedule import Schedule
@@ -323,6 +323,35 @@ def test_identity_grow_init_runs_once_as_an_sr_stage_starts(tmp_path, image_fold
     train_lib.train(dataclasses.replace(config, run=dataclasses.replace(config.run, stop_kimg=0)),
                     str(tmp_path))
     assert calls == []
+
+
+def test_ema_stage_rampup_restarts_g_ema_from_g_where_the_fade_ends(tmp_path, image_folder):
+    # Stage 1 fades in over images 16-32 and trains at α = 1 over 32-48, batch 4. With a
+    # ramp of 1 × images the half-life is 4 images one step after its origin, 8 after two.
+    def train(workdir, stop_kimg, stage_rampup):
+        config = tiny_config(str(image_folder), run={"stop_kimg": stop_kimg},
+                             train={"ema_kimg": 10.0, "ema_rampup": 1.0,
+                                    "ema_stage_rampup": stage_rampup})
+        return train_lib.train(config, str(tmp_path / workdir)).model
+
+    with pytest.raises(ConfigError, match="--ema_stage_rampup needs --ema_rampup"):
+        TrainConfig(ema_stage_rampup=True).validate()   # no ramp to restart
+
+    def nets(model):  # (G, G_ema) weights, keyed alike
+        return tuple({name.split("/", 1)[1]: value
+                      for name, value in _weights(model, scope).items()}
+                     for scope in ("generator", "g_ema"))
+
+    # Mid-fade: G_ema is G exactly (half-life 0); the default ramp has averaged since 0.
+    _assert_same(*nets(train("fade", 0.028, True)), atol=0)
+    with pytest.raises(AssertionError):
+        _assert_same(*nets(train("plain", 0.028, False)), atol=1e-4)
+    # The first step at α = 1 (images 32 → 36) restarts G_ema from G; the next (36 → 40)
+    # averages with β = 0.5^(4/4): G_ema = (G₃₆ + G₄₀) / 2 (1e-6: float32 rounding of lerp).
+    g_36, g_ema_36 = nets(train("stable", 0.036, True))
+    _assert_same(g_ema_36, g_36, atol=0)
+    g_40, g_ema_40 = nets(train("stable", 0.040, True))
+    _assert_same(g_ema_40, {name: (g_36[name] + g_40[name]) / 2 for name in g_40}, atol=1e-6)
 
 
 def test_sr_freeze_trains_only_the_new_sr_block(tmp_path, image_folder):
