@@ -43,8 +43,7 @@ def main():
     res = config.model.stage_resolutions[args.stage]
     r_in = config.model.input_resolution(args.stage)
     batch = config.schedule.batch_at(res)
-    report = data_lib.scan(config.data.source, config.model.hr_size,
-                           config.data.min_image_size, config.data.cache_mb)
+    report = data_lib.scan_training_data(config.model, config.data)
     for fresh in (False, True):
         keras.utils.set_random_seed(1)
         model = PAN(config)

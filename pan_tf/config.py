@@ -395,6 +395,7 @@ class DataConfig:
     source: str = "builtin:skimage"   # image folder, glob, TFRecord prefix or builtin:skimage
     min_image_size: int = 0           # shorter side below this is skipped; 0 = hr_size // 2
     cache_mb: int = 1024              # keep decoded HR images in RAM when they fit, MiB
+    hr_zoom: float = 0.0              # random zoom-in crop of each HR, up to 1 + this (beyond the paper)
     degrade: DegradeConfig = DegradeConfig()
 
     def validate(self) -> None:
@@ -403,6 +404,9 @@ class DataConfig:
                               "or builtin:skimage")
         if self.min_image_size < 0 or self.cache_mb < 0:
             raise ConfigError("--min_image_size and --cache_mb must be ≥ 0")
+        if not 0.0 <= self.hr_zoom <= 1.0:
+            raise ConfigError(f"--hr_zoom must be in [0, 1] (a zoom of at most 2x), "
+                              f"got {self.hr_zoom}")
         try:
             self.degrade.validate()
         except ValueError as e:  # name the flag: fields are flags (enabled is --degrade)

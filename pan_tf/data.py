@@ -5,6 +5,7 @@ batched ``tf.data.Dataset`` of ``(lr [B,r_in,r_in,3], hr [B,r,r,3])`` in
 [-1, 1]. Per example:
 
     HR  = centre-crop to square, resize to hr_size          (once, or cached)
+    HR  = random zoom-in crop, resized to hr_size           (--hr_zoom > 0 only)
     HR  = random horizontal flip
     LR  = degrade(HR) at lr_size                            (degrade.py)
     out = (area-downsample LR to r_in, area-downsample HR to r)
@@ -43,7 +44,13 @@ exactly the examples the uninterrupted run would have seen:
   from the cached order, so flipping between cached and streamed on resume
   (by changing ``--cache_mb``) changes which images follow, not correctness.
 
-Flip and degradation draws come from ``(seed, i)`` in every case. A file that
+**Zoom** (``--hr_zoom``, beyond the paper) gives the same faces new framings:
+each HR is prepared at twice hr_size (:func:`source_size`), and every example
+crops a square of side S/z, z uniform in [1, 1 + hr_zoom], at a uniform place
+inside it, and resizes it to hr_size (antialiased bicubic), so the crop is only
+ever downscaled and no border is invented.
+
+Flip, zoom and degradation draws come from ``(seed, i)`` in every case. A file that
 breaks or vanishes *after* the scan stops the run with an error naming it;
 running the same command again resumes, and the new scan skips the file.
 
@@ -384,14 +391,47 @@ def file_index(seed: int, index: tf.Tensor, num_files: int) -> tf.Tensor:
     return tf.random.experimental.index_shuffle(position, perm_seed, num_files - 1)
 
 
+def source_size(model: ModelConfig, data: DataConfig) -> int:
+    """Side at which HR images are scanned, cached and decoded: hr_size, or twice it
+    under ``--hr_zoom``, so that a zoomed crop (side ≥ S/2) is never upscaled."""
+    return model.hr_size * 2 if data.hr_zoom > 0 else model.hr_size
+
+
+def zoom_crop(image: tf.Tensor, size: int, zoom: float, seed: tf.Tensor) -> tf.Tensor:
+    """A square of side S/z, z ~ U[1, 1 + zoom], at a uniform place in ``image`` [S,S,3]
+    (uint8 or float in [0,1]), resized to [size,size,3] float32 in [0,1]."""
+    side_in = image.shape[0]
+    u = tf.random.stateless_uniform([3], seed)
+    side = tf.cast(tf.round(side_in / (1.0 + zoom * u[0])), tf.int32)
+    room = side_in - side                                  # ≥ 0 positions to spare per axis
+    top = tf.minimum(tf.cast(u[1] * tf.cast(room + 1, tf.float32), tf.int32), room)
+    left = tf.minimum(tf.cast(u[2] * tf.cast(room + 1, tf.float32), tf.int32), room)
+    crop = tf.slice(image, tf.stack([top, left, 0]), tf.stack([side, side, 3]))
+    if crop.dtype == tf.uint8:
+        crop = tf.cast(crop, tf.float32) / 255.0
+    crop = tf.image.resize(crop, [size, size], method="bicubic", antialias=True)
+    return tf.ensure_shape(tf.clip_by_value(crop, 0.0, 1.0), [size, size, 3])
+
+
+def scan_training_data(model: ModelConfig, data: DataConfig) -> ScanReport:
+    """:func:`scan` of ``--data`` as training reads it: at :func:`source_size`, skipping
+    images below ``--min_image_size`` (0 = hr_size // 2, whatever the source size)."""
+    return scan(data.source, source_size(model, data),
+                data.min_image_size or max(1, model.hr_size // 2), data.cache_mb)
+
+
 def make_pair_fn(model: ModelConfig, data: DataConfig, resolution: int, input_resolution: int,
                  seed: int):
-    """(index, HR [S,S,3] uint8, or float32 in [0,1]) → (lr [r_in,r_in,3], hr [r,r,3]) in [-1,1]."""
-    hr_size = model.hr_size
+    """(index, HR [S,S,3] uint8, or float32 in [0,1]; S = :func:`source_size`)
+    → (lr [r_in,r_in,3], hr [r,r,3]) in [-1,1]."""
+    hr_size, side = model.hr_size, source_size(model, data)
 
     def pair(index, hr):
         ex_seed = example_seed(seed, index)
-        hr = tf.ensure_shape(hr, [hr_size, hr_size, 3])
+        hr = tf.ensure_shape(hr, [side, side, 3])
+        if data.hr_zoom > 0:
+            hr = zoom_crop(hr, hr_size, data.hr_zoom,
+                           tf.random.experimental.stateless_fold_in(ex_seed, 3))
         flip = tf.random.stateless_uniform([], tf.random.experimental.stateless_fold_in(ex_seed, 1))
         hr = tf.cond(flip < 0.5, lambda: tf.reverse(hr, axis=[1]), lambda: hr)
         if hr.dtype == tf.uint8:                                 # flipping bytes is 4x cheaper
@@ -471,7 +511,7 @@ def _examples(report: ScanReport, model: ModelConfig, data: DataConfig, resoluti
               input_resolution: int, start_index: int, seed: int) -> tf.data.Dataset:
     """Unbatched (lr, hr) examples start_index, start_index + 1, …"""
     pair = make_pair_fn(model, data, resolution, input_resolution, seed)
-    hr_size, num = model.hr_size, len(report.paths)
+    hr_size, num = source_size(model, data), len(report.paths)
     indices = tf.data.Dataset.range(start_index, np.iinfo(np.int64).max)
     parallel = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if report.images is not None:

@@ -117,6 +117,9 @@ def define_flags() -> None:
     d.DEFINE_integer("min_image_size", _D.min_image_size,
                      "Skip images whose shorter side is below this; 0 = hr_size // 2.")
     d.DEFINE_integer("cache_mb", _D.cache_mb, "Keep decoded HR images in RAM when they fit, MiB.")
+    d.DEFINE_float("hr_zoom", _D.hr_zoom,
+                   "Beyond the paper: crop each HR at a random zoom in [1, 1 + this] and place, "
+                   "resized back (new framings of the same faces); 0 = off.")
     # Degradation x̃ = JPEG((x ⊗ k ⊗ b)↓s + n) (paper §5.7, degrade.py).
     d.DEFINE_boolean("degrade", _G.enabled, "Online degradation; false = plain area downsampling.")
     d.DEFINE_float("degrade_prob", _G.degrade_prob,
@@ -235,7 +238,7 @@ def config_from_flags(f=flags.FLAGS) -> Config:
             d_augment=f.d_augment, d_augment_p=f.d_augment_p,
             d_augment_target=f.d_augment_target, d_augment_kimg=f.d_augment_kimg, seed=f.seed),
         data=DataConfig(source=f.data, min_image_size=f.min_image_size, cache_mb=f.cache_mb,
-                        degrade=degrade),
+                        hr_zoom=f.hr_zoom, degrade=degrade),
         run=RunConfig(
             strategy=f.strategy, model_name=f.model_name, tick_kimg=f.tick_kimg,
             sample_kimg=f.sample_kimg, checkpoint_kimg=f.checkpoint_kimg, stop_kimg=f.stop_kimg,

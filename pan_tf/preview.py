@@ -62,8 +62,7 @@ def main(argv) -> int:
 
     model = config.model
     try:
-        report = data_lib.scan(config.data.source, model.hr_size, config.data.min_image_size,
-                               config.data.cache_mb)
+        report = data_lib.scan_training_data(model, config.data)
     except data_lib.DataError as e:
         sys.exit(f"error: {e}")
     lr, hr = data_lib.fixed_batch(report, model, config.data, model.hr_size, model.lr_size,

@@ -212,8 +212,7 @@ class Trainer:
         self.schedule = Schedule(config.model, config.schedule)
         self.stop = StopRequest()
         # Data first: a bad --data fails before a paper-size model is built.
-        self.report = data_lib.scan(config.data.source, config.model.hr_size,
-                                    config.data.min_image_size, config.data.cache_mb)
+        self.report = data_lib.scan_training_data(config.model, config.data)
         logging.info("data %s: %s", config.data.source, self.report.summary())
         keras.utils.set_random_seed(config.train.seed)  # same initial weights on every worker
         with self.strategy.scope():

@@ -16,7 +16,7 @@ from conftest import REPO, smooth_image, tiny_config, write_images
 from pan_tf import data as D
 from pan_tf import prepare as prepare_lib
 from pan_tf import trainer as trainer_lib
-from pan_tf.config import DataConfig, ModelConfig
+from pan_tf.config import ConfigError, DataConfig, ModelConfig
 from pan_tf.degrade import DegradeConfig
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
@@ -292,6 +292,78 @@ def _assert_resumes(report, data, starts):
 def test_the_stream_is_a_pure_function_of_seed_and_index(image_folder, cache_mb):
     report = D.scan(str(image_folder), MODEL.hr_size, cache_mb=cache_mb)
     _assert_resumes(report, DEGRADED, starts=(3, 10))           # 10: across a pass boundary
+
+
+# ----------------------------------------------------------------------------- zoom (--hr_zoom)
+
+def _ramps(side):
+    """Float image whose channels 0 and 1 are x and y, linear across the image, in [0,1]."""
+    x = np.linspace(0.0, 1.0, side, dtype=np.float32)
+    return np.stack([np.tile(x, (side, 1)), np.tile(x[:, None], (1, side)),
+                     np.full((side, side), 0.5, np.float32)], axis=-1)
+
+
+def test_zoom_crop_zooms_in_by_at_most_one_plus_zoom_and_stays_inside():
+    side, size, zoom = 64, 16, 0.5
+    image = _ramps(side)
+    whole = D.zoom_crop(image, size, 0.0, tf.constant([1, 2], tf.int64)).numpy()
+    full_span = whole[:, -1, 0].mean() - whole[:, 0, 0].mean()
+    spans, lefts, tops = [], [], []
+    for k in range(40):
+        out = D.zoom_crop(image, size, zoom, tf.constant([7, k], tf.int64)).numpy()
+        assert out.shape == (size, size, 3) and out.dtype == np.float32
+        # Horizontal and vertical spans agree: the crop is square, its scale is 1/z for both.
+        span_x = (out[:, -1, 0].mean() - out[:, 0, 0].mean()) / full_span
+        span_y = (out[-1, :, 1].mean() - out[0, :, 1].mean()) / full_span
+        assert abs(span_x - span_y) < 1e-3
+        spans.append(span_x)
+        lefts.append(out[:, 0, 0].mean())
+        tops.append(out[0, :, 1].mean())
+        # Inside the image: every value is one the ramps have (no padding, no extrapolation).
+        assert out.min() >= 0.0 and out.max() <= 1.0
+    spans = np.array(spans)
+    # The crop's side is round(64 / z), z in [1, 1.5]: 43..64 pixels, so the span is
+    # 42/63..1 of the whole ramp (the ramp runs over side - 1 steps); 1e-3 for resampling.
+    assert spans.min() >= 42 / 63 - 1e-3 and spans.max() <= 1 + 1e-3
+    assert spans.min() < 0.8 and spans.max() > 0.9            # it really draws zooms
+    assert np.ptp(lefts) > 0.05 and np.ptp(tops) > 0.05         # and places
+    # A given seed always gives the same crop.
+    again = D.zoom_crop(image, size, zoom, tf.constant([7, 3], tf.int64)).numpy()
+    np.testing.assert_array_equal(
+        again, D.zoom_crop(image, size, zoom, tf.constant([7, 3], tf.int64)).numpy())
+
+
+def test_zoomed_training_data_is_prepared_at_twice_the_size_and_resumes_exactly(image_folder):
+    data = dataclasses.replace(DEGRADED, source=str(image_folder), cache_mb=16, hr_zoom=0.2)
+    assert D.source_size(MODEL, data) == 2 * MODEL.hr_size
+    report = D.scan_training_data(MODEL, data)
+    assert report.images.shape[1:] == (32, 32, 3)
+    _assert_resumes(report, data, starts=(3, 10))
+    lr, hr = next(iter(D.make_dataset(report, MODEL, data, 16, 8, 4, 0, seed=5)))
+    assert lr.shape == (4, 8, 8, 3) and hr.shape == (4, 16, 16, 3)
+    plain = dataclasses.replace(data, hr_zoom=0.0)
+    _, hr_plain = next(iter(D.make_dataset(D.scan_training_data(MODEL, plain), MODEL, plain,
+                                           16, 8, 4, 0, seed=5)))
+    assert not np.allclose(hr.numpy(), hr_plain.numpy(), atol=0.05)
+    # The folder read without a cache gives the same examples as the cached one, up to the
+    # cache's uint8 rounding: half a step is 1/255 in [-1, 1], and bicubic's negative lobes
+    # (absolute weights sum to about 1.3) can add a third to it, so 2/255.
+    uncached = D.scan_training_data(MODEL, dataclasses.replace(data, cache_mb=0))
+    assert uncached.images is None
+    _, hr_files = next(iter(D.make_dataset(uncached, MODEL, data, 16, 8, 4, 0, seed=5)))
+    np.testing.assert_allclose(hr_files.numpy(), hr.numpy(), atol=2 / 255)
+
+
+def test_zoom_keeps_the_minimum_image_size_of_the_hr_size(tmp_path):
+    write_images(tmp_path / "f", 2, size=(12, 12))               # ≥ hr_size // 2 = 8, < 32
+    data = DataConfig(source=str(tmp_path / "f"), hr_zoom=0.1)
+    assert len(D.scan_training_data(MODEL, data).paths) == 2
+
+
+@pytest.mark.parametrize("zoom", [-0.1, 1.5])
+def test_zoom_out_of_range_is_refused_naming_the_flag(zoom):
+    with pytest.raises(ConfigError, match=r"--hr_zoom must be in \[0, 1\]"):
+        DataConfig(hr_zoom=zoom).validate()
 
 
 def test_fixed_batch_is_deterministic_and_stage_shaped(image_folder):
