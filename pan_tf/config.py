@@ -395,7 +395,7 @@ class DataConfig:
     source: str = "builtin:skimage"   # image folder, glob, TFRecord prefix or builtin:skimage
     min_image_size: int = 0           # shorter side below this is skipped; 0 = hr_size // 2
     cache_mb: int = 1024              # keep decoded HR images in RAM when they fit, MiB
-    hr_zoom: float = 0.0              # random zoom-in crop of each HR, up to 1 + this (beyond the paper)
+    hr_zoom: float = 0.0              # random HR zoom-in crops, up to 1 + this (beyond the paper)
     degrade: DegradeConfig = DegradeConfig()
 
     def validate(self) -> None:
