@@ -173,6 +173,7 @@ def test_sigterm_checkpoints_and_exits_zero(tmp_path, image_folder):
     ("--fade_kimg_map=32:1", "--fade_kimg_map has resolution 32"),
     ("--fade_kimg_map=8:1", "the first stage, which has no fade-in"),
     ("--d_augment=colour", "--d_augment must be a comma-separated subset"),
+    ("--hr_zoom=2", "--hr_zoom must be in [0, 1]"),
 ])
 def test_bad_flags_exit_with_one_line(tmp_path, flag, message):
     result = _run(["--lr_size=8", "--scale=2", flag, f"--workdir={tmp_path}", "--dry_run"])
