@@ -47,8 +47,10 @@ exactly the examples the uninterrupted run would have seen:
 **Zoom** (``--hr_zoom``, beyond the paper) gives the same faces new framings:
 each HR is prepared at twice hr_size (:func:`source_size`), and every example
 crops a square of side S/z, z uniform in [1, 1 + hr_zoom], at a uniform place
-inside it, and resizes it to hr_size (antialiased bicubic), so the crop is only
-ever downscaled and no border is invented.
+inside it, and resizes it to hr_size (antialiased bicubic). No border is
+invented, and images at least twice hr_size are only ever downscaled; smaller
+ones are upsampled to S when prepared, so their zoomed crops are a little
+softer. The cache then holds 4x the bytes (``--cache_mb``).
 
 Flip, zoom and degradation draws come from ``(seed, i)`` in every case. A file that
 breaks or vanishes *after* the scan stops the run with an error naming it;
@@ -393,7 +395,7 @@ def file_index(seed: int, index: tf.Tensor, num_files: int) -> tf.Tensor:
 
 def source_size(model: ModelConfig, data: DataConfig) -> int:
     """Side at which HR images are scanned, cached and decoded: hr_size, or twice it
-    under ``--hr_zoom``, so that a zoomed crop (side ≥ S/2) is never upscaled."""
+    under ``--hr_zoom``, so that a zoomed crop (side ≥ S/2) is never upscaled to hr_size."""
     return model.hr_size * 2 if data.hr_zoom > 0 else model.hr_size
 
 
