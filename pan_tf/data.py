@@ -411,8 +411,7 @@ def zoom_crop(image: tf.Tensor, size: int, zoom: float, seed: tf.Tensor) -> tf.T
     crop = tf.slice(image, tf.stack([top, left, 0]), tf.stack([side, side, 3]))
     if crop.dtype == tf.uint8:
         crop = tf.cast(crop, tf.float32) / 255.0
-    crop = tf.image.resize(crop, [size, size], method="bicubic", antialias=True)
-    return tf.ensure_shape(tf.clip_by_value(crop, 0.0, 1.0), [size, size, 3])
+    return center_square(crop, size)                       # square already: only the resize
 
 
 def scan_training_data(model: ModelConfig, data: DataConfig) -> ScanReport:
