@@ -512,7 +512,7 @@ def _examples(report: ScanReport, model: ModelConfig, data: DataConfig, resoluti
               input_resolution: int, start_index: int, seed: int) -> tf.data.Dataset:
     """Unbatched (lr, hr) examples start_index, start_index + 1, …"""
     pair = make_pair_fn(model, data, resolution, input_resolution, seed)
-    hr_size, num = source_size(model, data), len(report.paths)
+    side, num = source_size(model, data), len(report.paths)   # S of the prepared HR
     indices = tf.data.Dataset.range(start_index, np.iinfo(np.int64).max)
     parallel = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if report.images is not None:
@@ -522,12 +522,12 @@ def _examples(report: ScanReport, model: ModelConfig, data: DataConfig, resoluti
     elif report.records is None:
         paths = tf.constant(report.paths)
         load = lambda i: center_square(
-            decode_image(tf.io.read_file(tf.gather(paths, file_index(seed, i, num)))), hr_size)
+            decode_image(tf.io.read_file(tf.gather(paths, file_index(seed, i, num)))), side)
         ds = indices.map(lambda i: pair(i, load(i)), **parallel)
     else:
         records = _record_stream(report.records, start_index, seed)
         ds = tf.data.Dataset.zip(indices, records)
-        ds = ds.map(lambda i, record: pair(i, _decode_record(record, hr_size)), **parallel)
+        ds = ds.map(lambda i, record: pair(i, _decode_record(record, side)), **parallel)
     # No ignore_errors(): it hides the static batch size from multi-worker rebatching.
     return ds
 
