@@ -1,6 +1,7 @@
 """Detail energy of exported faces against the HR photographs, per scale (issue 7).
 
-    python bench/faces_spectrum.py runs/faces_v30/stagema_s1_long runs/faces_v33/stagema_zoom01_long
+    python bench/faces_spectrum.py runs/faces_v30/stagema_s1_long \
+        runs/faces_v33/stagema_zoom01_long
 
 SWD (evaluate) normalises each set's descriptors per colour channel before comparing them,
 so a model that paints too little or too much detail at one scale can score well or badly
