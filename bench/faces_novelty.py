@@ -1,0 +1,81 @@
+"""Are the faces a model fails the ones least like any training face? (issue 7's grid)
+
+    python bench/faces_novelty.py --faces=00278,00282,00284,00285,00288,00296
+
+Each face is centre-cropped and resized as evaluate prepares HR (antialiased bicubic) to
+``--size`` px, its mean removed and scaled to unit length; a held-out face's novelty is one
+minus its cosine similarity to the nearest training face or its mirror image (training
+flips every face with probability 1/2). Crude (pixels, not features),
+but with no model in it: it asks whether the data, not the training, sets which faces
+fail. Prints the held-out faces from most to least novel, and the ranks of ``--faces``
+(1 = most novel) with the chance that as many faces picked at random rank as high or
+higher on average (a permutation test, ``--draws`` random draws).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+from pan_tf import inference  # noqa: E402
+from pan_tf.evaluate import prepare_hr  # noqa: E402
+
+
+def unit_vectors(paths: list[str], size: int, mirrors: bool = False) -> np.ndarray:
+    """[N, size*size*3]: each face at ``size`` px, mean removed, unit length; with
+    ``mirrors``, [2N, …]: the faces, then their mirror images."""
+    faces = np.stack([prepare_hr(inference.read_picture(p).rgb, size) for p in paths])
+    if mirrors:
+        faces = np.concatenate([faces, faces[:, :, ::-1]])
+    x = faces.reshape(len(faces), -1).astype(np.float64)
+    x -= x.mean(axis=1, keepdims=True)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--train", default="../shared/data/faces256/00[01]*.png,"
+                        "../shared/data/faces256/002[0-4]*.png",
+                        help="training faces: comma-separated folders or globs")
+    parser.add_argument("--hr", default="../shared/data/faces256/002[5-9][0-9].png",
+                        help="held-out faces: folder or glob")
+    parser.add_argument("--faces", default="", help="comma-separated held-out file stems")
+    parser.add_argument("--size", type=int, default=16)
+    parser.add_argument("--draws", type=int, default=100000)
+    args = parser.parse_args()
+
+    train = [p for spec in args.train.split(",") for p in inference.list_inputs(spec)]
+    held = inference.list_inputs(args.hr)
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in held]
+    similarity = unit_vectors(held, args.size) @ unit_vectors(train, args.size, mirrors=True).T
+    novelty = 1.0 - similarity.max(axis=1)
+    order = np.argsort(-novelty)
+    print(f"{len(held)} held-out faces against {len(train)} training faces at {args.size} px; "
+          "novelty = 1 - cosine similarity to the nearest training face or mirror, most novel "
+          "first:")
+    print("  " + " ".join(f"{stems[i]} {novelty[i]:.3f}" for i in order))
+    if not args.faces:
+        return
+    picked = args.faces.split(",")
+    unknown = sorted(set(picked) - set(stems))
+    if unknown:
+        raise SystemExit(f"--faces: not among the held-out faces: {', '.join(unknown)}")
+    rank = {stems[i]: r + 1 for r, i in enumerate(order)}
+    ranks = sorted(rank[f] for f in picked)
+    rng = np.random.default_rng(0)
+    draws = np.array([rng.choice(len(held), len(picked), replace=False).sum()
+                      for _ in range(args.draws)]) + len(picked)      # ranks are 1-based
+    hits = int(np.sum(draws <= sum(ranks)))
+    chance = f"{hits / args.draws:.3f}" if hits else f"< {1 / args.draws:g}"
+    print(f"ranks of --faces: {ranks} (mean {np.mean(ranks):.1f}; at random "
+          f"{(len(held) + 1) / 2:.1f}); chance of a mean rank this high at random: {chance}")
+
+
+if __name__ == "__main__":
+    main()
