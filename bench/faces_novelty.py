@@ -9,7 +9,12 @@ flips every face with probability 1/2). Crude (pixels, not features),
 but with no model in it: it asks whether the data, not the training, sets which faces
 fail. Prints the held-out faces from most to least novel, and the ranks of ``--faces``
 (1 = most novel) with the chance that as many faces picked at random rank as high or
-higher on average (a permutation test, ``--draws`` random draws).
+higher on average (a permutation test, ``--draws`` random draws). A face that is in both
+sets (``--hr`` pointing at training faces) is compared with the other training faces only,
+not with itself or its own mirror image: how rare it is among the faces trained on.
+
+    python bench/faces_novelty.py --hr='../shared/data/faces256/000[0-4]?.png' \
+        --faces=00002,00006
 """
 
 from __future__ import annotations
@@ -54,9 +59,14 @@ def main():
     held = inference.list_inputs(args.hr)
     stems = [os.path.splitext(os.path.basename(p))[0] for p in held]
     similarity = unit_vectors(held, args.size) @ unit_vectors(train, args.size, mirrors=True).T
+    index = {os.path.realpath(p): j for j, p in enumerate(train)}
+    for i, path in enumerate(held):                      # itself and its mirror do not count
+        j = index.get(os.path.realpath(path))
+        if j is not None:
+            similarity[i, [j, j + len(train)]] = -np.inf
     novelty = 1.0 - similarity.max(axis=1)
     order = np.argsort(-novelty)
-    print(f"{len(held)} held-out faces against {len(train)} training faces at {args.size} px; "
+    print(f"{len(held)} faces against {len(train)} training faces at {args.size} px; "
           "novelty = 1 - cosine similarity to the nearest training face or mirror, most novel "
           "first:")
     print("  " + " ".join(f"{stems[i]} {novelty[i]:.3f}" for i in order))
