@@ -5,9 +5,8 @@
 Each face is centre-cropped and resized as evaluate prepares HR (antialiased bicubic) to
 ``--size`` px, its mean removed and scaled to unit length; a held-out face's novelty is one
 minus its cosine similarity to the nearest training face or its mirror image (training
-flips every face with probability 1/2). Crude (pixels, not features),
-but with no model in it: it asks whether the data, not the training, sets which faces
-fail. Prints the held-out faces from most to least novel, and the ranks of ``--faces``
+flips every face with probability 1/2). Crude (pixels, not features), but with no model
+in it: it asks whether the data, not the training, sets which faces fail. Prints the held-out faces from most to least novel, and the ranks of ``--faces``
 (1 = most novel) with the chance that as many faces picked at random rank as high or
 higher on average (a permutation test, ``--draws`` random draws). A face that is in both
 sets (``--hr`` pointing at training faces) is compared with the other training faces only,
