@@ -27,8 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
+from faces_speckle import held_out  # noqa: E402
 from pan_tf import inference  # noqa: E402
-from pan_tf.evaluate import bicubic_down, prepare_hr, to_uint8  # noqa: E402
 from pan_tf.metrics.swd import laplacian_pyramid  # noqa: E402
 
 
@@ -61,14 +61,12 @@ def main():
     models = [(run, inference.load_model(os.path.join(run, "export", "pan"), args.label))
               for run in args.runs]
     size, scale = models[0][1].info["resolution"], models[0][1].info["scale"]
-    paths = inference.list_inputs(args.hr)
-    hr = np.stack([prepare_hr(inference.read_picture(p).rgb, size) for p in paths])
-    lr = to_uint8(bicubic_down(hr, size // scale))
+    names, hr, lr = held_out(args.hr, size, scale)
     edges = [size // 16, size // 8, size // 4, 3 * size // 8, size // 2]
     bands = list(zip(edges[:-1], edges[1:]))
     hr_rms, hr_power = level_rms(hr), band_power(hr, bands)
     levels = [size >> k for k in range(len(hr_rms))]
-    print(f"{len(paths)} faces, {size // scale} -> {size}; ratios to HR")
+    print(f"{len(names)} faces, {size // scale} -> {size}; ratios to HR")
     print(f"HR Laplacian RMS per level {levels} px: {[round(float(v), 2) for v in hr_rms]}")
     print("columns: Laplacian RMS / HR per level | luma power / HR per band "
           f"{[f'{lo}-{hi}' for lo, hi in bands]} cycles | SWD per level")
@@ -76,12 +74,12 @@ def main():
         out = model.upscale(lr)
         rms = [round(float(v), 3) for v in level_rms(out) / hr_rms]
         power = [round(float(v), 3) for v in band_power(out, bands) / hr_power]
-        swd = ""
+        swd = []
         report = os.path.join(run, "eval_bicubic.json")
         if os.path.exists(report):
             with open(report) as f:
-                swd = json.load(f)["metrics"]["model"].get("swd") or {}
-            swd = [round(v, 1) for v in swd.get("per_level", [])]
+                model_swd = json.load(f)["metrics"]["model"].get("swd") or {}
+            swd = [round(v, 1) for v in model_swd.get("per_level", [])]
         seen = model.info.get("images_seen")    # which export: a stopped run has none of its own
         print(f"{run} (export at {seen} images): {rms} | {power} | {swd}")
 
