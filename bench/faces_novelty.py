@@ -6,11 +6,12 @@ Each face is centre-cropped and resized as evaluate prepares HR (antialiased bic
 ``--size`` px, its mean removed and scaled to unit length; a held-out face's novelty is one
 minus its cosine similarity to the nearest training face or its mirror image (training
 flips every face with probability 1/2). Crude (pixels, not features), but with no model
-in it: it asks whether the data, not the training, sets which faces fail. Prints the held-out faces from most to least novel, and the ranks of ``--faces``
-(1 = most novel) with the chance that as many faces picked at random rank as high or
-higher on average (a permutation test, ``--draws`` random draws). A face that is in both
-sets (``--hr`` pointing at training faces) is compared with the other training faces only,
-not with itself or its own mirror image: how rare it is among the faces trained on.
+in it: it asks whether the data, not the training, sets which faces fail. Prints the
+held-out faces from most to least novel, and the ranks of ``--faces`` (1 = most novel)
+with the chance that as many faces picked at random rank as high or higher on average (a
+permutation test, ``--draws`` random draws). A face that is in both sets (``--hr``
+pointing at training faces) is compared with the other training faces only, not with
+itself or its own mirror image: how rare it is among the faces trained on.
 
     python bench/faces_novelty.py --hr='../shared/data/faces256/000[0-4]?.png' \
         --faces=00002,00006
