@@ -15,6 +15,15 @@ itself or its own mirror image: how rare it is among the faces trained on.
 
     python bench/faces_novelty.py --hr='../shared/data/faces256/000[0-4]?.png' \
         --faces=00002,00006
+
+With ``--rarest_dir``, the ``--rarest`` most novel faces of ``--hr`` are linked into that
+folder ``--copies`` times each (``00118_a.png``, ``00118_b.png``, ...). Added to a run's
+``--data``, the folder makes training draw those faces ``1 + copies`` times as often (the
+data pipeline pools distinct paths). Picked from the training faces against each other,
+with no held-out face involved (round 35):
+
+    python bench/faces_novelty.py --hr="$TRAIN" --rarest=50 --copies=2 \
+        --rarest_dir=runs/faces_v35/rare50x2
 """
 
 from __future__ import annotations
@@ -43,20 +52,36 @@ def unit_vectors(paths: list[str], size: int, mirrors: bool = False) -> np.ndarr
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+def link_rarest(folder: str, paths: list[str], copies: int) -> None:
+    """Links each of ``paths`` into ``folder`` ``copies`` times, under distinct names."""
+    if os.path.exists(folder) and os.listdir(folder):
+        raise SystemExit(f"--rarest_dir={folder}: not empty; pick a new folder")
+    os.makedirs(folder, exist_ok=True)
+    for path in paths:
+        stem, ext = os.path.splitext(os.path.basename(path))
+        for c in range(copies):
+            os.symlink(os.path.abspath(path), os.path.join(folder, f"{stem}_{chr(97 + c)}{ext}"))
+    print(f"linked {len(paths)} faces x {copies} into {folder}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train", default="../shared/data/faces256/00[01]*.png,"
                         "../shared/data/faces256/002[0-4]*.png",
                         help="training faces: comma-separated folders or globs")
     parser.add_argument("--hr", default="../shared/data/faces256/002[5-9][0-9].png",
-                        help="held-out faces: folder or glob")
+                        help="held-out faces: comma-separated folders or globs")
     parser.add_argument("--faces", default="", help="comma-separated held-out file stems")
     parser.add_argument("--size", type=int, default=16)
     parser.add_argument("--draws", type=int, default=100000)
+    parser.add_argument("--rarest_dir", default="",
+                        help="folder to link the --rarest most novel faces into")
+    parser.add_argument("--rarest", type=int, default=50)
+    parser.add_argument("--copies", type=int, default=2, help="links per face")
     args = parser.parse_args()
 
     train = [p for spec in args.train.split(",") for p in inference.list_inputs(spec)]
-    held = inference.list_inputs(args.hr)
+    held = [p for spec in args.hr.split(",") for p in inference.list_inputs(spec)]
     stems = [os.path.splitext(os.path.basename(p))[0] for p in held]
     similarity = unit_vectors(held, args.size) @ unit_vectors(train, args.size, mirrors=True).T
     index = {os.path.realpath(p): j for j, p in enumerate(train)}
@@ -70,6 +95,8 @@ def main():
           "novelty = 1 - cosine similarity to the nearest training face or mirror, most novel "
           "first:")
     print("  " + " ".join(f"{stems[i]} {novelty[i]:.3f}" for i in order))
+    if args.rarest_dir:
+        link_rarest(args.rarest_dir, [held[i] for i in order[:args.rarest]], args.copies)
     if not args.faces:
         return
     picked = args.faces.split(",")
