@@ -52,6 +52,11 @@ def unit_vectors(paths: list[str], size: int, mirrors: bool = False) -> np.ndarr
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+def list_faces(specs: str) -> list[str]:
+    """The image files of comma-separated folders or globs, in the order given."""
+    return [p for spec in specs.split(",") for p in inference.list_inputs(spec)]
+
+
 def link_rarest(folder: str, paths: list[str], copies: int) -> None:
     """Links each of ``paths`` into ``folder`` ``copies`` times, under distinct names."""
     if os.path.exists(folder) and os.listdir(folder):
@@ -80,8 +85,7 @@ def main():
     parser.add_argument("--copies", type=int, default=2, help="links per face")
     args = parser.parse_args()
 
-    train = [p for spec in args.train.split(",") for p in inference.list_inputs(spec)]
-    held = [p for spec in args.hr.split(",") for p in inference.list_inputs(spec)]
+    train, held = list_faces(args.train), list_faces(args.hr)
     stems = [os.path.splitext(os.path.basename(p))[0] for p in held]
     similarity = unit_vectors(held, args.size) @ unit_vectors(train, args.size, mirrors=True).T
     index = {os.path.realpath(p): j for j, p in enumerate(train)}
