@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from pan_tf import inference  # noqa: E402
+from pan_tf import data, inference  # noqa: E402
 from pan_tf.evaluate import prepare_hr  # noqa: E402
 
 
@@ -50,11 +50,6 @@ def unit_vectors(paths: list[str], size: int, mirrors: bool = False) -> np.ndarr
     x = faces.reshape(len(faces), -1).astype(np.float64)
     x -= x.mean(axis=1, keepdims=True)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def list_faces(specs: str) -> list[str]:
-    """The image files of comma-separated folders or globs, in the order given."""
-    return [p for spec in specs.split(",") for p in inference.list_inputs(spec)]
 
 
 def link_rarest(folder: str, paths: list[str], copies: int) -> None:
@@ -85,7 +80,8 @@ def main():
     parser.add_argument("--copies", type=int, default=2, help="links per face")
     args = parser.parse_args()
 
-    train, held = list_faces(args.train), list_faces(args.hr)
+    # --data's own listing, so --train names exactly the files a run trains on.
+    train, held = data.list_images(args.train), data.list_images(args.hr)
     stems = [os.path.splitext(os.path.basename(p))[0] for p in held]
     similarity = unit_vectors(held, args.size) @ unit_vectors(train, args.size, mirrors=True).T
     index = {os.path.realpath(p): j for j, p in enumerate(train)}
