@@ -201,6 +201,7 @@ SHIPPED_BATCHES = {
     "ffhq_x8_1024.flags": {8: 64, 16: 32, 32: 16, 64: 8, 128: 4, 256: 4, 512: 4, 1024: 4},
     "faces_x4_cpu.flags": {8: 16, 16: 16, 32: 4, 64: 4},
     "faces_x4_128_cpu.flags": {8: 16, 16: 16, 32: 16, 64: 4, 128: 4},
+    "faces_x4_128_wide_cpu.flags": {8: 16, 16: 16, 32: 16, 64: 4, 128: 4},
     "quickstart.flags": {8: 8, 16: 8, 32: 8, 64: 8},
 }
 
@@ -216,6 +217,21 @@ def test_shipped_config_parses_with_its_batch_schedule(tmp_path, name):
     assert result.returncode == 0, result.stderr
     schedule = Config.from_dict(json.loads(result.stdout)).schedule
     assert {res: schedule.batch_at(res) for res in SHIPPED_BATCHES[name]} == SHIPPED_BATCHES[name]
+
+
+def test_wide_faces_config_is_its_base_at_twice_the_width(tmp_path):
+    # docs/results.md rounds 36-37 compare the two configs as "the same run, twice the
+    # channels"; anything else that drifted into the wide one would make that untrue.
+    def dry(name):
+        result = _run([f"--flagfile=configs/{name}", f"--workdir={tmp_path / 'w'}",
+                       "--dry_run"])
+        assert result.returncode == 0, result.stderr
+        return Config.from_dict(json.loads(result.stdout))
+
+    base, wide = dry("faces_x4_128_cpu.flags"), dry("faces_x4_128_wide_cpu.flags")
+    assert (base.model.fmap_base, wide.model.fmap_base) == (2048, 4096)
+    assert dataclasses.replace(wide, model=dataclasses.replace(wide.model, fmap_base=2048)) \
+        == base
 
 
 def test_conflicting_workdir_is_refused_naming_the_keys(tmp_path, image_folder):
