@@ -206,6 +206,13 @@ SHIPPED_BATCHES = {
 }
 
 
+def _shipped_config(name, tmp_path) -> Config:
+    """The config a shipped flagfile resolves to, from the trainer's own --dry_run."""
+    result = _run([f"--flagfile=configs/{name}", f"--workdir={tmp_path / 'w'}", "--dry_run"])
+    assert result.returncode == 0, result.stderr
+    return Config.from_dict(json.loads(result.stdout))
+
+
 def test_every_shipped_config_is_covered():
     assert sorted(p.name for p in (REPO / "configs").glob("*.flags")) == sorted(SHIPPED_BATCHES)
 
@@ -213,22 +220,15 @@ def test_every_shipped_config_is_covered():
 @pytest.mark.parametrize("name", sorted(SHIPPED_BATCHES))
 def test_shipped_config_parses_with_its_batch_schedule(tmp_path, name):
     # A typo in a flagfile would otherwise only show when someone starts a long run.
-    result = _run([f"--flagfile=configs/{name}", f"--workdir={tmp_path / 'w'}", "--dry_run"])
-    assert result.returncode == 0, result.stderr
-    schedule = Config.from_dict(json.loads(result.stdout)).schedule
+    schedule = _shipped_config(name, tmp_path).schedule
     assert {res: schedule.batch_at(res) for res in SHIPPED_BATCHES[name]} == SHIPPED_BATCHES[name]
 
 
 def test_wide_faces_config_is_its_base_at_twice_the_width(tmp_path):
     # docs/results.md rounds 36-37 compare the two configs as "the same run, twice the
     # channels"; anything else that drifted into the wide one would make that untrue.
-    def dry(name):
-        result = _run([f"--flagfile=configs/{name}", f"--workdir={tmp_path / 'w'}",
-                       "--dry_run"])
-        assert result.returncode == 0, result.stderr
-        return Config.from_dict(json.loads(result.stdout))
-
-    base, wide = dry("faces_x4_128_cpu.flags"), dry("faces_x4_128_wide_cpu.flags")
+    base = _shipped_config("faces_x4_128_cpu.flags", tmp_path)
+    wide = _shipped_config("faces_x4_128_wide_cpu.flags", tmp_path)
     assert (base.model.fmap_base, wide.model.fmap_base) == (2048, 4096)
     assert dataclasses.replace(wide, model=dataclasses.replace(wide.model, fmap_base=2048)) \
         == base
