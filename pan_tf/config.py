@@ -150,6 +150,9 @@ class ModelConfig:
     bottleneck_res: int = 4    # resolution where the encoder bottoms out, pixels
     fmap_base: int = 16384     # channels at resolution r: min(fmap_base // r, fmap_max)
     fmap_max: int = 512        # channel cap (paper size: 16384 / 512)
+    # Per-resolution channel overrides, e.g. ((128, 32),): widen one level without the
+    # others (not in the paper, whose nf(r) is the formula above; empty = the formula).
+    fmap_map: tuple[tuple[int, int], ...] = ()
     noise: bool = True         # StyleGAN noise injection in every decoder block
     skip_levels: int = -1      # U-Net skips kept at the K coarsest levels; -1 = all, 0 = none
     mbstd_group: int = 4       # discriminator minibatch-stddev group size, images
@@ -186,8 +189,8 @@ class ModelConfig:
         return levels if self.skip_levels < 0 else levels[: self.skip_levels]
 
     def nf(self, res: int) -> int:
-        """Feature maps at resolution ``res``."""
-        return max(1, min(self.fmap_base // res, self.fmap_max))
+        """Feature maps at resolution ``res``: its --fmap_map entry, else the formula."""
+        return dict(self.fmap_map).get(res, max(1, min(self.fmap_base // res, self.fmap_max)))
 
     def input_resolution(self, stage: int) -> int:
         """Side of the generator's input at ``stage``: the stage's r, capped at lr_size."""
@@ -213,6 +216,13 @@ class ModelConfig:
                 f"--start_res={self.start_res} must not exceed --lr_size={self.lr_size}")
         if self.fmap_base < 1 or self.fmap_max < 1:
             raise ConfigError("--fmap_base and --fmap_max must be positive")
+        levels = (self.bottleneck_res, *self.block_resolutions)
+        for res, channels in self.fmap_map:
+            if res not in levels:
+                raise ConfigError(f"--fmap_map has resolution {res}, which is not a level of this "
+                                  f"network {list(levels)}")
+            if channels < 1:
+                raise ConfigError(f"--fmap_map: channels at resolution {res} must be ≥ 1")
         if self.skip_levels < -1:
             raise ConfigError(f"--skip_levels must be -1 (all) or ≥ 0, got {self.skip_levels}")
         if self.mbstd_group < 1:

@@ -41,6 +41,7 @@ def define_flags() -> None:
     d.DEFINE_integer("bottleneck_res", _M.bottleneck_res, "Encoder bottleneck resolution, pixels.")
     d.DEFINE_integer("fmap_base", _M.fmap_base, "Channels at resolution r: min(fmap_base // r, fmap_max).")
     d.DEFINE_integer("fmap_max", _M.fmap_max, "Channel cap.")
+    d.DEFINE_string("fmap_map", "", "Per-resolution channels overriding the formula, e.g. '128:32'.")
     d.DEFINE_boolean("noise", _M.noise, "StyleGAN noise injection in the decoder (paper §4.3).")
     d.DEFINE_integer("skip_levels", _M.skip_levels,
                      "U-Net skips kept at the K coarsest levels; -1 = all (paper), 0 = none.")
@@ -217,6 +218,7 @@ def config_from_flags(f=flags.FLAGS) -> Config:
         model=ModelConfig(
             lr_size=f.lr_size, scale=f.scale, start_res=f.start_res,
             bottleneck_res=f.bottleneck_res, fmap_base=f.fmap_base, fmap_max=f.fmap_max,
+            fmap_map=parse_map("fmap_map", f.fmap_map, int),
             noise=f.noise, skip_levels=f.skip_levels, mbstd_group=f.mbstd_group,
             resample_filter=f.resample_filter,
             conditional_d=f.conditional_d, consistency=f.consistency,

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from pan_tf import losses
-from pan_tf.config import ModelConfig
+from pan_tf.config import ConfigError, ModelConfig
 from pan_tf.discriminator import Discriminator
 from pan_tf.gan import fade_targets
 from pan_tf.generator import Generator, NoiseSpec, back_project, inference_noise
@@ -125,6 +125,27 @@ def test_ablation_switches_change_the_network():
     one_skip = Generator(ModelConfig(**{**LADDER.__dict__, "skip_levels": 1})).count_params()
     assert no_noise < full and no_skips < one_skip < full
     assert ModelConfig(**{**LADDER.__dict__, "skip_levels": 1}).skip_resolutions == (8,)
+
+
+def test_fmap_map_widens_only_its_level():
+    # LADDER: nf = 32 at 8 px, 16 at 16, 8 at 32, 4 at 64 (fmap_base 256, cap 32).
+    wide_top = ModelConfig(**{**LADDER.__dict__, "fmap_map": ((64, 16),)})
+    assert [wide_top.nf(r) for r in (4, 8, 16, 32, 64)] == [32, 32, 16, 8, 16]
+    g_base, g_wide = Generator(LADDER), Generator(wide_top)
+    d_base, d_wide = Discriminator(LADDER), Discriminator(wide_top)
+    assert g_wide.count_params() > g_base.count_params()
+    assert d_wide.count_params() > d_base.count_params()
+    # Only the 64-px layers change shape; every coarser weight is as before.
+    base_shapes = {v.path: v.shape for v in g_base.weights + d_base.weights}
+    changed = sorted({p.split("/")[0] for p, shape in
+                      ((v.path, v.shape) for v in g_wide.weights + d_wide.weights)
+                      if base_shapes.get(p) != shape})
+    assert changed and all("64" in name for name in changed), changed
+    assert g_wide(tf.zeros([1, 16, 16, 3]), stage=3).shape == (1, 64, 64, 3)
+    with pytest.raises(ConfigError, match="--fmap_map has resolution 128"):
+        ModelConfig(**{**LADDER.__dict__, "fmap_map": ((128, 8),)}).validate()
+    with pytest.raises(ConfigError, match="--fmap_map: channels at resolution 32"):
+        ModelConfig(**{**LADDER.__dict__, "fmap_map": ((32, 0),)}).validate()
 
 
 def test_paper_config_parameter_count_is_pinned():

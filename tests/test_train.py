@@ -234,6 +234,24 @@ def test_wide_faces_config_is_its_base_at_twice_the_width(tmp_path):
         == base
 
 
+def test_fmap_map_flag_widens_one_level_and_survives_config_json(tmp_path):
+    # --fmap_map=128:32 gives the 32 -> 128 config the wide config's output level alone;
+    # it must reach the model and come back from config.json (resume, export) unchanged.
+    base = _shipped_config("faces_x4_128_cpu.flags", tmp_path)
+    result = _run(["--flagfile=configs/faces_x4_128_cpu.flags", "--fmap_map=128:32",
+                   f"--workdir={tmp_path / 'w'}", "--dry_run"])
+    assert result.returncode == 0, result.stderr
+    mapped = Config.from_dict(json.loads(result.stdout))
+    assert mapped.model.fmap_map == ((128, 32),)
+    assert [mapped.model.nf(r) for r in (32, 64, 128)] == [64, 32, 32]
+    assert [base.model.nf(r) for r in (32, 64, 128)] == [64, 32, 16]
+    assert dataclasses.replace(mapped, model=dataclasses.replace(mapped.model, fmap_map=())) \
+        == base
+    bad = _run(["--flagfile=configs/faces_x4_128_cpu.flags", "--fmap_map=128-32",
+                f"--workdir={tmp_path / 'w2'}", "--dry_run"])
+    assert bad.returncode != 0 and "--fmap_map" in bad.stderr
+
+
 def test_conflicting_workdir_is_refused_naming_the_keys(tmp_path, image_folder):
     config = tiny_config(str(image_folder))
     train_lib.prepare_workdir(config, str(tmp_path))
