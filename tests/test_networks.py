@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from pan_tf import losses
-from pan_tf.config import ConfigError, ModelConfig
+from pan_tf.config import ConfigError, ModelConfig, ScheduleConfig, TrainConfig
 from pan_tf.discriminator import Discriminator
 from pan_tf.gan import fade_targets
 from pan_tf.generator import Generator, NoiseSpec, back_project, inference_noise
@@ -248,7 +248,6 @@ def test_conditional_discriminator_sees_the_lr_input():
 
 
 def test_r1_gamma_is_the_papers_at_1024_and_scales_with_pixel_count():
-    from pan_tf.config import TrainConfig
     t = TrainConfig()
     assert t.r1_gamma_at(1024) == 5.0
     assert t.r1_gamma_at(64) == pytest.approx(5.0 / 256)
@@ -316,7 +315,6 @@ def test_identity_grow_init_starts_a_new_sr_block_at_the_old_output():
 
 
 def test_identity_grow_init_is_refused_where_it_cannot_work():
-    from pan_tf.config import ConfigError, ScheduleConfig
     with pytest.raises(ConfigError, match="--fmap_base"):
         ModelConfig(**{**LADDER.__dict__, "grow_init": "identity"}).validate()  # nf(64) = 4
     config = ModelConfig(**{**LADDER.__dict__, "fmap_base": 512, "grow_init": "identity"})
@@ -346,7 +344,6 @@ def test_sr_freeze_selects_the_weights_an_sr_stage_trains(nets):
 
 
 def test_sr_freeze_needs_a_progressive_run():
-    from pan_tf.config import ConfigError, ScheduleConfig
     with pytest.raises(ConfigError, match="--progressive=true"):
         ScheduleConfig(progressive=False, sr_freeze="unet").validate(LADDER)
     with pytest.raises(ConfigError, match="--sr_freeze"):
@@ -387,7 +384,6 @@ def test_binomial_resample_filter_changes_the_path_not_the_weights():
 
 
 def test_resample_filter_is_checked():
-    from pan_tf.config import ConfigError
     with pytest.raises(ConfigError, match="--resample_filter"):
         ModelConfig(**{**LADDER.__dict__, "resample_filter": "lanczos"}).validate()
     with pytest.raises(ConfigError, match="--resample_filter=none"):

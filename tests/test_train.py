@@ -206,9 +206,11 @@ SHIPPED_BATCHES = {
 }
 
 
-def _shipped_config(name, tmp_path) -> Config:
-    """The config a shipped flagfile resolves to, from the trainer's own --dry_run."""
-    result = _run([f"--flagfile=configs/{name}", f"--workdir={tmp_path / 'w'}", "--dry_run"])
+def _shipped_config(name, tmp_path, *extra_flags) -> Config:
+    """The config a shipped flagfile (plus ``extra_flags``) resolves to, from the trainer's
+    own --dry_run."""
+    result = _run([f"--flagfile=configs/{name}", *extra_flags, f"--workdir={tmp_path / 'w'}",
+                   "--dry_run"])
     assert result.returncode == 0, result.stderr
     return Config.from_dict(json.loads(result.stdout))
 
@@ -238,10 +240,7 @@ def test_fmap_map_flag_widens_one_level_and_survives_config_json(tmp_path):
     # --fmap_map=128:32 gives the 32 -> 128 config the wide config's output level alone;
     # it must reach the model and come back from config.json (resume, export) unchanged.
     base = _shipped_config("faces_x4_128_cpu.flags", tmp_path)
-    result = _run(["--flagfile=configs/faces_x4_128_cpu.flags", "--fmap_map=128:32",
-                   f"--workdir={tmp_path / 'w'}", "--dry_run"])
-    assert result.returncode == 0, result.stderr
-    mapped = Config.from_dict(json.loads(result.stdout))
+    mapped = _shipped_config("faces_x4_128_cpu.flags", tmp_path, "--fmap_map=128:32")
     assert mapped.model.fmap_map == ((128, 32),)
     assert [mapped.model.nf(r) for r in (32, 64, 128)] == [64, 32, 32]
     assert [base.model.nf(r) for r in (32, 64, 128)] == [64, 32, 16]
