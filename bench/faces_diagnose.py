@@ -39,22 +39,39 @@ same faces: near 1, they get the same faces wrong the same way.
 
 ``noise``: the last stage's G_ema at checkpoint CKPT_NUMBER with its noise off, and with 8
 noise seeds, on the same bicubic LR: how much of the LR error the noise inputs cause.
+
+``agree``: each MODEL_DIR[@VERSION] super-resolves the held-out faces (bicubic LR at the
+first model's input side, HR at ``--size``), and the PSNR of each output against the HR
+and of every pair of outputs against each other is averaged over the faces (and given for
+each face in ``--faces``). Two runs that agree with each other far better than with the HR
+draw the same face where they go wrong: the error is the data's or the objective's, not a
+seed's (round 43).
+
+``trajectory``: the faces named by ``--faces`` as RUN's G_ema (``--net=generator``: the
+raw G) draws them at each listed checkpoint of STAGE, at the α each was saved at, beside
+the HR, drawn ×2 into ``--out``: when a face goes wrong during a stage, and whether G_ema's
+average or G itself does it (round 43).
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 
 import numpy as np
 import tensorflow as tf
 
+from PIL import Image
+
 from faces_speckle import speckle_rate
 # faces_stages also puts the repo on sys.path
-from faces_stages import area, load_faces, psnr, run_config, run_size
+from faces_stages import (area, checkpoint_phases, load_faces, psnr, run_config,
+                          run_size)
 from pan_tf.evaluate import bicubic_down, to_uint8, upscale_baseline
 from pan_tf.export import exported_versions
 from pan_tf.generator import Generator, inference_noise
+from pan_tf.schedule import Schedule
 
 LATTICE = [(16, 0), (0, 16), (16, 16), (32, 0), (0, 32), (32, 32), (16, 32), (32, 16)]
 
@@ -237,25 +254,92 @@ def noise(run: str, checkpoint: str, hr: np.ndarray) -> None:
           " of the LR error")
 
 
+def agree(models: list[str], hr: np.ndarray, faces: list[int], names: list[str]) -> None:
+    path, _, version = models[0].partition("@")
+    info = exported_versions(path)[int(version) if version else max(exported_versions(path))]
+    if info["resolution"] != hr.shape[1]:
+        raise SystemExit(f"{models[0]} outputs {info['resolution']} px: pass --size="
+                         f"{info['resolution']}, or name the version that outputs {hr.shape[1]}")
+    lr = held_out_lr(hr, info["input_size"])
+    outputs = [super_resolve(model, lr) for model in models]
+
+    def per_face(a, b):
+        mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2, axis=(1, 2, 3))
+        return 10 * np.log10(255.0 ** 2 / mse)
+
+    def row(title, values):
+        cells = "".join(f"  {names[i]} {values[i]:5.2f}" for i in faces)
+        print(f"  {title}: {values.mean():5.2f} dB mean{cells}")
+
+    for i, (name, out) in enumerate(outputs):
+        row(f"{name} vs HR", per_face(out, hr))
+        for other, out2 in outputs[i + 1:]:
+            row(f"{name} vs {other}", per_face(out, out2))
+
+
+def trajectory(run: str, stage: int, checkpoints: list[str], hr: np.ndarray,
+               faces: list[int], net: str, out: str) -> None:
+    config = run_config(run)
+    wanted = {f"ckpt-{number}" for number in checkpoints}
+    columns = []
+    for path, phase in checkpoint_phases(run, Schedule(config.model, config.schedule)):
+        if phase.stage != stage or os.path.basename(path) not in wanted:
+            continue
+        target = area(hr[faces], phase.resolution)
+        g = Generator(config.model, name=net, dtype="float32")
+        tf.train.Checkpoint(**{net: g}).restore(path).expect_partial()
+        lr = area(target, phase.input_resolution)
+        sr = (g(tf.constant(lr / 127.5 - 1.0), stage=stage, alpha=phase.alpha).numpy() + 1.0)
+        columns.append(np.clip(sr * 127.5, 0, 255))
+        print(f"  column {len(columns)}: {os.path.basename(path)} (α {phase.alpha:.2f})")
+    if not columns:
+        raise SystemExit(f"none of ckpt-{', ckpt-'.join(checkpoints)} in {run} is at stage {stage}")
+    columns.append(target)
+    grid = np.concatenate([np.concatenate(list(c), axis=0) for c in columns], axis=1)
+    image = Image.fromarray(np.round(grid).astype(np.uint8))
+    image.resize((image.width * 2, image.height * 2), Image.NEAREST).save(out)
+    print(f"wrote {out}: rows {', '.join(FACE_NAMES[i] for i in faces)}; last column HR")
+
+
+FACE_NAMES: list[str] = []
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("check", choices=["spectrum", "average", "bands", "noise"])
+    parser.add_argument("check", choices=["spectrum", "average", "bands", "noise", "agree",
+                                          "trajectory"])
     parser.add_argument("args", nargs="+", help="spectrum: MODEL_DIR…; average: RUN "
-                        "CKPT_NUMBER…; bands: MODEL_DIR[@VERSION]…; noise: RUN CKPT_NUMBER")
+                        "CKPT_NUMBER…; bands, agree: MODEL_DIR[@VERSION]…; noise: RUN "
+                        "CKPT_NUMBER; trajectory: RUN STAGE CKPT_NUMBER…")
     parser.add_argument("--hr", default="../shared/data/faces256/002[5-9][0-9].png")
     parser.add_argument("--size", type=int, default=None, help="HR side of the runs' last "
                         "stage (default: average, noise: the run's own; else 64)")
     parser.add_argument("--net", choices=["g_ema", "generator"], default="g_ema",
-                        help="average: the weights to average, G_ema's or the raw G's")
+                        help="average, trajectory: G_ema's weights or the raw G's")
+    parser.add_argument("--faces", default="",
+                        help="agree, trajectory: held-out faces by file name, e.g. 00288,00296")
+    parser.add_argument("--out", default="trajectory.png", help="trajectory: the picture")
     args = parser.parse_args()
-    by_run = args.check in ("average", "noise")
+    by_run = args.check in ("average", "noise", "trajectory")
     hr = load_faces(args.hr, run_size(args.args[0], args.size) if by_run else args.size or 64)
+    FACE_NAMES[:] = [os.path.basename(f).split(".")[0] for f in sorted(glob.glob(args.hr))]
+    faces = []
+    for name in filter(None, args.faces.split(",")):
+        if name not in FACE_NAMES:
+            raise SystemExit(f"--faces: {name} is not one of the --hr faces")
+        faces.append(FACE_NAMES.index(name))
     if args.check == "spectrum":
         spectrum(args.args, hr)
     elif args.check == "bands":
         bands(args.args, hr)
     elif args.check == "noise":
         noise(args.args[0], args.args[1], hr)
+    elif args.check == "agree":
+        agree(args.args, hr, faces, FACE_NAMES)
+    elif args.check == "trajectory":
+        if not faces:
+            raise SystemExit("trajectory: name the faces to draw with --faces")
+        trajectory(args.args[0], int(args.args[1]), args.args[2:], hr, faces, args.net, args.out)
     else:
         average(args.args[0], args.args[1:], hr, args.net)
 
