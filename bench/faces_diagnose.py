@@ -256,7 +256,8 @@ def noise(run: str, checkpoint: str, hr: np.ndarray) -> None:
 
 def agree(models: list[str], hr: np.ndarray, faces: list[int], names: list[str]) -> None:
     path, _, version = models[0].partition("@")
-    info = exported_versions(path)[int(version) if version else max(exported_versions(path))]
+    versions = exported_versions(path)
+    info = versions[int(version) if version else max(versions)]
     if info["resolution"] != hr.shape[1]:
         raise SystemExit(f"{models[0]} outputs {info['resolution']} px: pass --size="
                          f"{info['resolution']}, or name the version that outputs {hr.shape[1]}")
@@ -278,7 +279,7 @@ def agree(models: list[str], hr: np.ndarray, faces: list[int], names: list[str])
 
 
 def trajectory(run: str, stage: int, checkpoints: list[str], hr: np.ndarray,
-               faces: list[int], net: str, out: str) -> None:
+               faces: list[int], names: list[str], net: str, out: str) -> None:
     config = run_config(run)
     wanted = {f"ckpt-{number}" for number in checkpoints}
     columns = []
@@ -298,10 +299,7 @@ def trajectory(run: str, stage: int, checkpoints: list[str], hr: np.ndarray,
     grid = np.concatenate([np.concatenate(list(c), axis=0) for c in columns], axis=1)
     image = Image.fromarray(np.round(grid).astype(np.uint8))
     image.resize((image.width * 2, image.height * 2), Image.NEAREST).save(out)
-    print(f"wrote {out}: rows {', '.join(FACE_NAMES[i] for i in faces)}; last column HR")
-
-
-FACE_NAMES: list[str] = []
+    print(f"wrote {out}: rows {', '.join(names[i] for i in faces)}; last column HR")
 
 
 def main():
@@ -322,12 +320,12 @@ def main():
     args = parser.parse_args()
     by_run = args.check in ("average", "noise", "trajectory")
     hr = load_faces(args.hr, run_size(args.args[0], args.size) if by_run else args.size or 64)
-    FACE_NAMES[:] = [os.path.basename(f).split(".")[0] for f in sorted(glob.glob(args.hr))]
+    names = [os.path.basename(f).split(".")[0] for f in sorted(glob.glob(args.hr))]
     faces = []
     for name in filter(None, args.faces.split(",")):
-        if name not in FACE_NAMES:
+        if name not in names:
             raise SystemExit(f"--faces: {name} is not one of the --hr faces")
-        faces.append(FACE_NAMES.index(name))
+        faces.append(names.index(name))
     if args.check == "spectrum":
         spectrum(args.args, hr)
     elif args.check == "bands":
@@ -335,11 +333,12 @@ def main():
     elif args.check == "noise":
         noise(args.args[0], args.args[1], hr)
     elif args.check == "agree":
-        agree(args.args, hr, faces, FACE_NAMES)
+        agree(args.args, hr, faces, names)
     elif args.check == "trajectory":
         if not faces:
             raise SystemExit("trajectory: name the faces to draw with --faces")
-        trajectory(args.args[0], int(args.args[1]), args.args[2:], hr, faces, args.net, args.out)
+        trajectory(args.args[0], int(args.args[1]), args.args[2:], hr, faces, names, args.net,
+                   args.out)
     else:
         average(args.args[0], args.args[1:], hr, args.net)
 
