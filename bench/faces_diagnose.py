@@ -66,7 +66,7 @@ from PIL import Image
 
 from faces_speckle import speckle_rate
 # faces_stages also puts the repo on sys.path
-from faces_stages import (area, checkpoint_phases, load_faces, psnr, run_config,
+from faces_stages import (area, checkpoint_phases, draw, load_faces, psnr, run_config,
                           run_size)
 from pan_tf.evaluate import bicubic_down, to_uint8, upscale_baseline
 from pan_tf.export import exported_versions
@@ -264,18 +264,14 @@ def agree(models: list[str], hr: np.ndarray, faces: list[int], names: list[str])
     lr = held_out_lr(hr, info["input_size"])
     outputs = [super_resolve(model, lr) for model in models]
 
-    def per_face(a, b):
-        mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2, axis=(1, 2, 3))
-        return 10 * np.log10(255.0 ** 2 / mse)
-
     def row(title, values):
         cells = "".join(f"  {names[i]} {values[i]:5.2f}" for i in faces)
         print(f"  {title}: {values.mean():5.2f} dB mean{cells}")
 
     for i, (name, out) in enumerate(outputs):
-        row(f"{name} vs HR", per_face(out, hr))
+        row(f"{name} vs HR", psnr(out, hr, per_image=True))
         for other, out2 in outputs[i + 1:]:
-            row(f"{name} vs {other}", per_face(out, out2))
+            row(f"{name} vs {other}", psnr(out, out2, per_image=True))
 
 
 def trajectory(run: str, stage: int, checkpoints: list[str], hr: np.ndarray,
@@ -287,11 +283,7 @@ def trajectory(run: str, stage: int, checkpoints: list[str], hr: np.ndarray,
         if phase.stage != stage or os.path.basename(path) not in wanted:
             continue
         target = area(hr[faces], phase.resolution)
-        g = Generator(config.model, name=net, dtype="float32")
-        tf.train.Checkpoint(**{net: g}).restore(path).expect_partial()
-        lr = area(target, phase.input_resolution)
-        sr = (g(tf.constant(lr / 127.5 - 1.0), stage=stage, alpha=phase.alpha).numpy() + 1.0)
-        columns.append(np.clip(sr * 127.5, 0, 255))
+        columns.append(np.clip(draw(config, path, phase, target, net)[0], 0, 255))
         print(f"  column {len(columns)}: {os.path.basename(path)} (α {phase.alpha:.2f})")
     if not columns:
         raise SystemExit(f"none of ckpt-{', ckpt-'.join(checkpoints)} in {run} is at stage {stage}")

@@ -39,8 +39,13 @@ from pan_tf.metrics.swd import swd  # noqa: E402
 from pan_tf.schedule import Schedule  # noqa: E402
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(255.0 ** 2 / np.mean((a - b) ** 2)))
+def psnr(a: np.ndarray, b: np.ndarray, per_image: bool = False):
+    """PSNR (dB, peak 255) of a against b over the whole set; ``per_image``: one per image
+    of [N,H,W,C] arrays. In float64, so uint8 inputs cannot wrap."""
+    err = (np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2
+    if per_image:
+        return 10 * np.log10(255.0 ** 2 / err.mean(axis=(1, 2, 3)))
+    return float(10 * np.log10(255.0 ** 2 / err.mean()))
 
 
 def area(images: np.ndarray, size: int) -> np.ndarray:
@@ -96,6 +101,16 @@ def checkpoint_phases(run: str, schedule: Schedule):
         yield path, phase
 
 
+def draw(config: Config, path: str, phase, target: np.ndarray, net: str = "g_ema"):
+    """G_ema (``net="generator"``: the raw G) restored from checkpoint PATH, at the phase
+    (stage, α) it was saved in, on TARGET's area LR: (output in [0, 255], unclipped; LR)."""
+    g = Generator(config.model, name=net, dtype="float32")
+    tf.train.Checkpoint(**{net: g}).restore(path).expect_partial()
+    lr = area(target, phase.input_resolution)
+    sr = g(tf.constant(lr / 127.5 - 1.0), stage=phase.stage, alpha=phase.alpha)
+    return (sr.numpy() + 1.0) * 127.5, lr
+
+
 def per_checkpoint(run: str, hr: np.ndarray, last_only: bool = False, with_swd: bool = False):
     """G_ema and G at every checkpoint on disk, each at the phase (stage, α) it was
     saved in, so a run that keeps all its checkpoints shows its whole trajectory.
@@ -108,13 +123,9 @@ def per_checkpoint(run: str, hr: np.ndarray, last_only: bool = False, with_swd: 
             continue
         res, r_in = phase.resolution, phase.input_resolution
         target = area(hr, res)
-        lr = area(target, r_in)
         cells = []
         for name in ("g_ema", "generator"):
-            g = Generator(config.model, name=name, dtype="float32")
-            tf.train.Checkpoint(**{name: g}).restore(path).expect_partial()
-            sr = g(tf.constant(lr / 127.5 - 1.0), stage=phase.stage, alpha=phase.alpha)
-            sr = (sr.numpy() + 1.0) * 127.5
+            sr, lr = draw(config, path, phase, target, name)
             cells.append(f"{name} LR-PSNR {psnr(area(sr, r_in), lr):5.2f} "
                          f"PSNR {psnr(np.clip(sr, 0, 255), target):5.2f}")
             if with_swd and name == "g_ema" and res == hr.shape[1]:
