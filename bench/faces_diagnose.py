@@ -66,11 +66,11 @@ from PIL import Image
 
 from faces_speckle import speckle_rate
 # faces_stages also puts the repo on sys.path
-from faces_stages import (area, checkpoint_phases, draw, load_faces, psnr, run_config,
-                          run_size)
+from faces_stages import (area, checkpoint_phases, draw, generator, load_faces, psnr,
+                          run_config, run_size)
 from pan_tf.evaluate import bicubic_down, to_uint8, upscale_baseline
 from pan_tf.export import exported_versions
-from pan_tf.generator import Generator, inference_noise
+from pan_tf.generator import inference_noise
 from pan_tf.schedule import Schedule
 
 LATTICE = [(16, 0), (0, 16), (16, 16), (32, 0), (0, 32), (32, 32), (16, 32), (32, 16)]
@@ -132,11 +132,8 @@ def last_stage_g(run: str, checkpoint: str | None = None, net: str = "g_ema"):
     ckpt-NUMBER, or unrestored when None; its last stage; that stage's input side)."""
     config = run_config(run)
     stage = config.model.num_stages - 1
-    g = Generator(config.model, name=net, dtype="float32")
-    if checkpoint is not None:
-        path = os.path.join(run, "checkpoints", f"ckpt-{checkpoint}")
-        tf.train.Checkpoint(**{net: g}).restore(path).expect_partial()
-    return g, stage, config.model.input_resolution(stage)
+    path = None if checkpoint is None else os.path.join(run, "checkpoints", f"ckpt-{checkpoint}")
+    return generator(config, path, net), stage, config.model.input_resolution(stage)
 
 
 def average(run: str, checkpoints: list[str], hr: np.ndarray, net: str = "g_ema") -> None:

@@ -29,11 +29,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from scipy.ndimage import median_filter  # noqa: E402
 
-from faces_stages import checkpoint_phases, run_config  # noqa: E402
+from faces_stages import checkpoint_phases, generator, run_config  # noqa: E402
 from pan_tf import inference  # noqa: E402
 from pan_tf.evaluate import bicubic_down, prepare_hr, to_uint8  # noqa: E402
 from pan_tf.export import exported_versions  # noqa: E402
-from pan_tf.generator import Generator  # noqa: E402
 from pan_tf.schedule import Schedule  # noqa: E402
 
 
@@ -89,8 +88,7 @@ def checkpoint_outputs(run: str, lr: np.ndarray, size: int):
     for path, phase in checkpoint_phases(run, schedule):
         if phase.stage != schedule.stages[-1]:
             continue
-        g = Generator(config.model, name="g_ema", dtype="float32")
-        tf.train.Checkpoint(g_ema=g).restore(path).expect_partial()
+        g = generator(config, path)
         sr = g(tf.constant(lr.astype(np.float32) / 127.5 - 1.0), stage=phase.stage,
                alpha=phase.alpha).numpy()
         label = f"{os.path.basename(path)} (α {phase.alpha:.2f})"

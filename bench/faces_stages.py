@@ -101,11 +101,19 @@ def checkpoint_phases(run: str, schedule: Schedule):
         yield path, phase
 
 
+def generator(config: Config, path: str | None = None, net: str = "g_ema") -> Generator:
+    """G_ema (``net="generator"``: the raw G) in float32, restored from checkpoint PATH
+    (unrestored when None)."""
+    g = Generator(config.model, name=net, dtype="float32")
+    if path is not None:
+        tf.train.Checkpoint(**{net: g}).restore(path).expect_partial()
+    return g
+
+
 def draw(config: Config, path: str, phase, target: np.ndarray, net: str = "g_ema"):
     """G_ema (``net="generator"``: the raw G) restored from checkpoint PATH, at the phase
     (stage, α) it was saved in, on TARGET's area LR: (output in [0, 255], unclipped; LR)."""
-    g = Generator(config.model, name=net, dtype="float32")
-    tf.train.Checkpoint(**{net: g}).restore(path).expect_partial()
+    g = generator(config, path, net)
     lr = area(target, phase.input_resolution)
     sr = g(tf.constant(lr / 127.5 - 1.0), stage=phase.stage, alpha=phase.alpha)
     return (sr.numpy() + 1.0) * 127.5, lr
