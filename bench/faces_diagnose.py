@@ -56,7 +56,6 @@ average or G itself does it (round 43).
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 
 import numpy as np
@@ -66,8 +65,8 @@ from PIL import Image
 
 from faces_speckle import speckle_rate
 # faces_stages also puts the repo on sys.path
-from faces_stages import (area, checkpoint_phases, draw, generator, load_faces, psnr,
-                          run_config, run_size)
+from faces_stages import (area, checkpoint_phases, draw, face_files, generator, load_faces,
+                          psnr, run_config, run_size)
 from pan_tf.evaluate import bicubic_down, to_uint8, upscale_baseline
 from pan_tf.export import exported_versions
 from pan_tf.generator import inference_noise
@@ -308,8 +307,9 @@ def main():
     parser.add_argument("--out", default="trajectory.png", help="trajectory: the picture")
     args = parser.parse_args()
     by_run = args.check in ("average", "noise", "trajectory")
-    hr = load_faces(args.hr, run_size(args.args[0], args.size) if by_run else args.size or 64)
-    names = [os.path.basename(f).split(".")[0] for f in sorted(glob.glob(args.hr))]
+    files = face_files(args.hr)
+    hr = load_faces(files, run_size(args.args[0], args.size) if by_run else args.size or 64)
+    names = [os.path.basename(f).split(".")[0] for f in files]
     faces = []
     for name in filter(None, args.faces.split(",")):
         if name not in names:

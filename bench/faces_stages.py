@@ -53,12 +53,18 @@ def area(images: np.ndarray, size: int) -> np.ndarray:
     return area_downsample(images, images.shape[1] // size).numpy()
 
 
-def load_faces(pattern: str, size: int, flag: str = "--hr") -> np.ndarray:
-    """The images ``pattern`` matches, sorted by name, resized to size² (``flag``: the
-    option that gave the pattern, for the error)."""
+def face_files(pattern: str, flag: str = "--hr") -> list[str]:
+    """The files ``pattern`` matches, sorted by name (``flag``: the option that gave the
+    pattern, for the error)."""
     files = sorted(glob.glob(pattern))
     if not files:
         raise SystemExit(f"{flag}={pattern!r} matches no file")
+    return files
+
+
+def load_faces(faces: str | list[str], size: int, flag: str = "--hr") -> np.ndarray:
+    """The faces (a pattern, or files from ``face_files``) resized to size², as float32."""
+    files = face_files(faces, flag) if isinstance(faces, str) else faces
     return np.stack([np.asarray(Image.open(f).convert("RGB").resize((size, size), Image.BICUBIC))
                      for f in files]).astype(np.float32)
 
