@@ -407,6 +407,16 @@ class DataConfig:
     cache_mb: int = 1024              # keep decoded HR images in RAM when they fit, MiB
     hr_zoom: float = 0.0              # random HR zoom-in crops, up to 1 + this (beyond the paper)
     degrade: DegradeConfig = DegradeConfig()
+    # Per-resolution --degrade_prob overrides, keyed by a stage's output resolution like
+    # --lr_map: '32:0.25,64:0.25' degrades a quarter of the SR stages' inputs at 16 -> 64
+    # and keeps --degrade_prob at the restoration stages (docs/results.md, rounds 45-48).
+    degrade_prob_map: tuple[tuple[int, float], ...] = ()
+
+    def degrade_at(self, res: int) -> DegradeConfig:
+        """The degradation a stage of output resolution ``res`` trains on."""
+        prob = dict(self.degrade_prob_map).get(res)
+        return self.degrade if prob is None else dataclasses.replace(self.degrade,
+                                                                     degrade_prob=prob)
 
     def validate(self) -> None:
         if not self.source:
@@ -421,6 +431,13 @@ class DataConfig:
             self.degrade.validate()
         except ValueError as e:  # name the flag: fields are flags (enabled is --degrade)
             raise ConfigError(str(e).replace("DegradeConfig.", "--")) from None
+        for res, prob in self.degrade_prob_map:
+            if not 0.0 <= prob <= 1.0:
+                raise ConfigError(f"--degrade_prob_map: fraction at resolution {res} must be in "
+                                  f"[0, 1], got {prob}")
+        if self.degrade_prob_map and not self.degrade.enabled:
+            raise ConfigError("--degrade_prob_map needs --degrade: with --nodegrade no input "
+                              "is degraded at any stage")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -480,6 +497,10 @@ class Config:
             raise ConfigError("--d_augment does not combine with --conditional_d: the "
                               "transforms would move the image but not its LR condition")
         self.data.validate()
+        for res, _ in self.data.degrade_prob_map:
+            if res not in self.model.stage_resolutions:
+                raise ConfigError(f"--degrade_prob_map has resolution {res}, which is not a "
+                                  f"stage of this ladder {list(self.model.stage_resolutions)}")
         self.run.validate()
         return self
 

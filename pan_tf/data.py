@@ -426,6 +426,7 @@ def make_pair_fn(model: ModelConfig, data: DataConfig, resolution: int, input_re
     """(index, HR [S,S,3] uint8, or float32 in [0,1]; S = :func:`source_size`)
     → (lr [r_in,r_in,3], hr [r,r,3]) in [-1,1]."""
     hr_size, side = model.hr_size, source_size(model, data)
+    degrade = data.degrade_at(resolution)
 
     def pair(index, hr):
         ex_seed = example_seed(seed, index)
@@ -438,7 +439,7 @@ def make_pair_fn(model: ModelConfig, data: DataConfig, resolution: int, input_re
         if hr.dtype == tf.uint8:                                 # flipping bytes is 4x cheaper
             hr = tf.cast(hr, tf.float32) / 255.0
         lr = degrade_lib.degrade(hr, tf.random.experimental.stateless_fold_in(ex_seed, 2),
-                                 model.scale, data.degrade)     # [L,L,3]
+                                 model.scale, degrade)          # [L,L,3]
         lr = degrade_lib.area_downsample(lr, model.lr_size // input_resolution)
         hr = degrade_lib.area_downsample(hr, hr_size // resolution)
         return lr * 2.0 - 1.0, hr * 2.0 - 1.0

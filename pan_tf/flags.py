@@ -125,6 +125,8 @@ def define_flags() -> None:
     d.DEFINE_boolean("degrade", _G.enabled, "Online degradation; false = plain area downsampling.")
     d.DEFINE_float("degrade_prob", _G.degrade_prob,
                    "Fraction of inputs degraded at all; the rest are only downsampled (clean).")
+    d.DEFINE_string("degrade_prob_map", "",
+                    "Per-resolution --degrade_prob, by a stage's output size, e.g. '32:0.25'.")
     d.DEFINE_float("blur_prob", _G.blur_prob, "Probability of an aperture (Gaussian) blur k.")
     d.DEFINE_string("blur_sigma", _range(_G.blur_sigma), "Gaussian σ range 'lo,hi', HR pixels.")
     d.DEFINE_string("blur_kernel_size", _range(_G.blur_kernel_size),
@@ -240,7 +242,9 @@ def config_from_flags(f=flags.FLAGS) -> Config:
             d_augment=f.d_augment, d_augment_p=f.d_augment_p,
             d_augment_target=f.d_augment_target, d_augment_kimg=f.d_augment_kimg, seed=f.seed),
         data=DataConfig(source=f.data, min_image_size=f.min_image_size, cache_mb=f.cache_mb,
-                        hr_zoom=f.hr_zoom, degrade=degrade),
+                        hr_zoom=f.hr_zoom, degrade=degrade,
+                        degrade_prob_map=parse_map("degrade_prob_map", f.degrade_prob_map,
+                                                   float)),
         run=RunConfig(
             strategy=f.strategy, model_name=f.model_name, tick_kimg=f.tick_kimg,
             sample_kimg=f.sample_kimg, checkpoint_kimg=f.checkpoint_kimg, stop_kimg=f.stop_kimg,

@@ -294,6 +294,39 @@ def test_the_stream_is_a_pure_function_of_seed_and_index(image_folder, cache_mb)
     _assert_resumes(report, DEGRADED, starts=(3, 10))           # 10: across a pass boundary
 
 
+def test_degrade_prob_map_sets_each_stages_dose_and_nothing_else(image_folder):
+    # MODEL's ladder: stage 8 restores 8 px, stage 16 super-resolves 8 -> 16. With every
+    # input degraded except at 16, stage 16 streams exactly what --degrade_prob=0 gives
+    # (same seeds: the gate has its own) and stage 8 exactly what the global 1.0 gives.
+    report = D.scan(str(image_folder), MODEL.hr_size, cache_mb=16)
+
+    def batch(data, res):
+        lr, hr = next(iter(D.make_dataset(report, MODEL, data, res, 8, 8, 3, seed=5)))
+        return lr.numpy(), hr.numpy()
+
+    def at(prob, **fields):
+        return dataclasses.replace(DEGRADED, degrade=dataclasses.replace(
+            DEGRADED.degrade, degrade_prob=prob), **fields)
+
+    mapped = at(1.0, degrade_prob_map=((16, 0.0),))
+    for res, same, other in ((16, at(0.0), at(1.0)), (8, at(1.0), at(0.0))):
+        lr, hr = batch(mapped, res)
+        np.testing.assert_array_equal(lr, batch(same, res)[0])
+        assert not np.array_equal(lr, batch(other, res)[0])
+        np.testing.assert_array_equal(hr, batch(other, res)[1])   # the dose moves only LR
+    assert mapped.degrade_at(16).degrade_prob == 0.0 and mapped.degrade_at(8) == mapped.degrade
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"degrade_prob_map": ((16, 1.5),)}, r"--degrade_prob_map: fraction at resolution 16"),
+    ({"degrade_prob_map": ((16, 0.5),), "degrade": DegradeConfig(enabled=False)},
+     "--degrade_prob_map needs --degrade"),
+])
+def test_bad_degrade_prob_map_is_refused_naming_the_flag(fields, message):
+    with pytest.raises(ConfigError, match=message):
+        dataclasses.replace(DEGRADED, **fields).validate()
+
+
 # ----------------------------------------------------------------------------- zoom (--hr_zoom)
 
 def _ramps(side):

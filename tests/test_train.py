@@ -16,6 +16,7 @@ from conftest import REPO, tiny_config
 from pan_tf import export as export_lib
 from pan_tf import trainer as train_lib
 from pan_tf.config import Config, ConfigError, TrainConfig
+from pan_tf.degrade import DegradeConfig
 from pan_tf.gan import PAN
 from pan_tf.layers import upsample2x
 from pan_tf.schedule import Schedule
@@ -174,6 +175,7 @@ def test_sigterm_checkpoints_and_exits_zero(tmp_path, image_folder):
     ("--fade_kimg_map=8:1", "the first stage, which has no fade-in"),
     ("--d_augment=colour", "--d_augment must be a comma-separated subset"),
     ("--hr_zoom=2", "--hr_zoom must be in [0, 1]"),
+    ("--degrade_prob_map=16:0.25,32:0.25", "--degrade_prob_map has resolution 32"),
 ])
 def test_bad_flags_exit_with_one_line(tmp_path, flag, message):
     result = _run(["--lr_size=8", "--scale=2", flag, f"--workdir={tmp_path}", "--dry_run"])
@@ -281,6 +283,8 @@ def test_config_round_trips_through_json(image_folder):
     config = tiny_config(str(image_folder), schedule={"lr_map": ((8, 1e-3),),
                                                       "batch_map": ((16, 2),),
                                                       "stable_kimg_map": ((8, 0.0125),)})
+    config = dataclasses.replace(config, data=dataclasses.replace(
+        config.data, degrade=DegradeConfig(), degrade_prob_map=((16, 0.25),))).validate()
     assert Config.from_dict(json.loads(config.to_json())) == config
 
 
