@@ -279,11 +279,7 @@ class ScheduleConfig:
         for name, mapping in (("--lr_map", self.lr_map), ("--batch_map", self.batch_map),
                               ("--fade_kimg_map", self.fade_kimg_map),
                               ("--stable_kimg_map", self.stable_kimg_map)):
-            for res, _ in mapping:
-                if res not in ladder:
-                    raise ConfigError(
-                        f"{name} has resolution {res}, which is not a stage of this ladder "
-                        f"{list(ladder)}")
+            _require_stages(name, mapping, ladder)
         if self.fade_kimg < 0 or self.stable_kimg <= 0 or self.last_stable_kimg < 0:
             raise ConfigError("--fade_kimg and --last_stable_kimg must be ≥ 0, --stable_kimg > 0")
         for res, kimg in self.fade_kimg_map:
@@ -497,10 +493,8 @@ class Config:
             raise ConfigError("--d_augment does not combine with --conditional_d: the "
                               "transforms would move the image but not its LR condition")
         self.data.validate()
-        for res, _ in self.data.degrade_prob_map:
-            if res not in self.model.stage_resolutions:
-                raise ConfigError(f"--degrade_prob_map has resolution {res}, which is not a "
-                                  f"stage of this ladder {list(self.model.stage_resolutions)}")
+        _require_stages("--degrade_prob_map", self.data.degrade_prob_map,
+                        self.model.stage_resolutions)
         self.run.validate()
         return self
 
@@ -520,6 +514,14 @@ class Config:
         keys = sorted(set(mine) | set(theirs))
         return [k for k in keys if mine.get(k) != theirs.get(k)
                 and not k.startswith(RESUMABLE_CHANGES)]
+
+
+def _require_stages(name: str, mapping: tuple, ladder: tuple[int, ...]) -> None:
+    """ConfigError naming flag ``name`` if a per-resolution map keys a non-stage."""
+    for res, _ in mapping:
+        if res not in ladder:
+            raise ConfigError(f"{name} has resolution {res}, which is not a stage of this "
+                              f"ladder {list(ladder)}")
 
 
 def _doublings(lo: int, hi: int) -> tuple[int, ...]:
