@@ -51,6 +51,13 @@ seed's (round 43).
 raw G) draws them at each listed checkpoint of STAGE, at the α each was saved at, beside
 the HR, drawn ×2 into ``--out``: when a face goes wrong during a stage, and whether G_ema's
 average or G itself does it (round 43).
+
+``jitter``: every held-out face moved right by a quarter, a half and three quarters of an
+LR pixel and zoomed by 0.9 and 1.1 about its centre (at 4× the HR side, then box-averaged
+down), each super-resolved by MODEL_DIR[@VERSION] from its own bicubic LR: PSNR against its
+own moved HR for the faces named by ``--faces`` and over all of them, bicubic's beside it
+(which moves with the content alone), and the named faces drawn ×2 into ``--out``. A face that fails only at some positions fails by where its features fall on the LR
+grid; one that fails at all of them fails by what it is (round 49).
 """
 
 from __future__ import annotations
@@ -290,21 +297,80 @@ def trajectory(run: str, stage: int, checkpoints: list[str], hr: np.ndarray,
     print(f"wrote {out}: rows {', '.join(names[i] for i in faces)}; last column HR")
 
 
+JITTERS = [("as is", 0, 1.0), ("1/4 px", 1, 1.0), ("1/2 px", 2, 1.0), ("3/4 px", 3, 1.0),
+           ("zoom 0.9", 0, 0.9), ("zoom 1.1", 0, 1.1)]
+
+
+def jittered(image: np.ndarray, quarters: int, zoom: float, scale: int) -> np.ndarray:
+    """One face at 4× the HR side [4S,4S,3], moved right by ``quarters`` quarters of an LR
+    pixel (repeating the edge), zoomed about its centre, then box-averaged to S."""
+    big = image.shape[0]
+    if zoom != 1.0:
+        side = int(round(big * zoom))
+        image = np.asarray(Image.fromarray(np.round(image).astype(np.uint8)).resize(
+            (side, side), Image.BICUBIC), np.float32)
+        if side > big:
+            o = (side - big) // 2
+            image = image[o:o + big, o:o + big]
+        else:
+            o = (big - side) // 2
+            image = np.pad(image, ((o, big - side - o), (o, big - side - o), (0, 0)), "edge")
+    step = quarters * scale                   # a quarter LR pixel = scale px at 4× the HR side
+    image = np.pad(image, ((0, 0), (0, step), (0, 0)), "edge")[:, step:step + big]
+    return area(image[None], big // 4)[0]
+
+
+def jitter(model: str, files: list[str], faces: list[int], names: list[str],
+           out: str) -> None:
+    path, _, version = model.partition("@")
+    versions = exported_versions(path)
+    info = versions[int(version) if version else max(versions)]
+    size, lr_size = info["resolution"], info["input_size"]
+    big = load_faces(files, 4 * size)
+    hr = np.stack([[jittered(image, q, z, size // lr_size) for _, q, z in JITTERS]
+                   for image in big])                                   # [N,J,S,S,3]
+    flat = hr.reshape((-1,) + hr.shape[2:])
+    lr = held_out_lr(flat, lr_size)
+    sr = super_resolve(model, lr)[1].reshape(hr.shape)
+    bicubic = upscale_baseline(lr, size, "bicubic").reshape(hr.shape)
+
+    def cells(values):
+        return "".join(f"  {v:8.2f}" for v in values)
+
+    print(f"  PSNR vs its own moved HR (dB), {model}")
+    print(f"  {'':>16}" + "".join(f"  {t:>8}" for t, _, _ in JITTERS))
+    for i in faces:
+        print(f"  {names[i]:>16}" + cells(psnr(sr[i], hr[i], per_image=True)))
+    per_jitter = [psnr(sr[:, j], hr[:, j]) for j in range(len(JITTERS))]
+    print(f"  {f'all {len(files)}':>16}" + cells(per_jitter))
+    print(f"  {'bicubic, all':>16}"
+          + cells(psnr(bicubic[:, j], hr[:, j]) for j in range(len(JITTERS))))
+    rows = [np.concatenate(list(sr[i]) + [hr[i, 0]], axis=1) for i in faces]
+    image = Image.fromarray(np.clip(np.round(np.concatenate(rows, axis=0)), 0, 255)
+                            .astype(np.uint8))
+    image.resize((image.width * 2, image.height * 2), Image.NEAREST).save(out)
+    print(f"wrote {out}: rows {', '.join(names[i] for i in faces)}; columns "
+          f"{' | '.join(t for t, _, _ in JITTERS)} | HR")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("check", choices=["spectrum", "average", "bands", "noise", "agree",
-                                          "trajectory"])
+                                          "trajectory", "jitter"])
     parser.add_argument("args", nargs="+", help="spectrum: MODEL_DIR…; average: RUN "
                         "CKPT_NUMBER…; bands, agree: MODEL_DIR[@VERSION]…; noise: RUN "
-                        "CKPT_NUMBER; trajectory: RUN STAGE CKPT_NUMBER…")
+                        "CKPT_NUMBER; trajectory: RUN STAGE CKPT_NUMBER…; jitter: "
+                        "MODEL_DIR[@VERSION]")
     parser.add_argument("--hr", default="../shared/data/faces256/002[5-9][0-9].png")
     parser.add_argument("--size", type=int, default=None, help="HR side of the runs' last "
                         "stage (default: average, noise: the run's own; else 64)")
     parser.add_argument("--net", choices=["g_ema", "generator"], default="g_ema",
                         help="average, trajectory: G_ema's weights or the raw G's")
     parser.add_argument("--faces", default="",
-                        help="agree, trajectory: held-out faces by file name, e.g. 00288,00296")
-    parser.add_argument("--out", default="trajectory.png", help="trajectory: the picture")
+                        help="agree, trajectory, jitter: held-out faces by file name, "
+                        "e.g. 00288,00296")
+    parser.add_argument("--out", default="trajectory.png",
+                        help="trajectory, jitter: the picture")
     args = parser.parse_args()
     by_run = args.check in ("average", "noise", "trajectory")
     files = face_files(args.hr)
@@ -323,6 +389,10 @@ def main():
         noise(args.args[0], args.args[1], hr)
     elif args.check == "agree":
         agree(args.args, hr, faces, names)
+    elif args.check == "jitter":
+        if not faces:
+            raise SystemExit("jitter: name the faces to move with --faces")
+        jitter(args.args[0], files, faces, names, args.out)
     elif args.check == "trajectory":
         if not faces:
             raise SystemExit("trajectory: name the faces to draw with --faces")
