@@ -56,8 +56,9 @@ average or G itself does it (round 43).
 LR pixel and zoomed by 0.9 and 1.1 about its centre (at 4× the HR side, then box-averaged
 down), each super-resolved by MODEL_DIR[@VERSION] from its own bicubic LR: PSNR against its
 own moved HR for the faces named by ``--faces`` and over all of them, bicubic's beside it
-(which moves with the content alone), and the named faces drawn ×2 into ``--out``. A face that fails only at some positions fails by where its features fall on the LR
-grid; one that fails at all of them fails by what it is (round 49).
+(which moves with the content alone), and the named faces drawn ×2 into ``--out``. A face
+that fails only at some positions fails by where its features fall on the LR grid; one
+that fails at all of them fails by what it is (round 49).
 """
 
 from __future__ import annotations
@@ -114,6 +115,13 @@ def held_out_lr(hr: np.ndarray, size: int | None = None) -> np.ndarray:
     """uint8 LR of the HR faces at ``size`` px (default: a quarter of their side), as
     ``pan_tf.evaluate`` makes it."""
     return to_uint8(bicubic_down(hr, size or hr.shape[1] // 4))
+
+
+def version_info(model: str) -> dict:
+    """MODEL_DIR[@VERSION]'s stage info (default: its last version): resolution, input_size…"""
+    path, _, version = model.partition("@")
+    versions = exported_versions(path)
+    return versions[int(version) if version else max(versions)]
 
 
 def super_resolve(model: str, lr: np.ndarray) -> tuple[str, np.ndarray]:
@@ -258,9 +266,7 @@ def noise(run: str, checkpoint: str, hr: np.ndarray) -> None:
 
 
 def agree(models: list[str], hr: np.ndarray, faces: list[int], names: list[str]) -> None:
-    path, _, version = models[0].partition("@")
-    versions = exported_versions(path)
-    info = versions[int(version) if version else max(versions)]
+    info = version_info(models[0])
     if info["resolution"] != hr.shape[1]:
         raise SystemExit(f"{models[0]} outputs {info['resolution']} px: pass --size="
                          f"{info['resolution']}, or name the version that outputs {hr.shape[1]}")
@@ -322,9 +328,7 @@ def jittered(image: np.ndarray, quarters: int, zoom: float, scale: int) -> np.nd
 
 def jitter(model: str, files: list[str], faces: list[int], names: list[str],
            out: str) -> None:
-    path, _, version = model.partition("@")
-    versions = exported_versions(path)
-    info = versions[int(version) if version else max(versions)]
+    info = version_info(model)
     size, lr_size = info["resolution"], info["input_size"]
     big = load_faces(files, 4 * size)
     hr = np.stack([[jittered(image, q, z, size // lr_size) for _, q, z in JITTERS]
