@@ -117,17 +117,18 @@ def held_out_lr(hr: np.ndarray, size: int | None = None) -> np.ndarray:
     return to_uint8(bicubic_down(hr, size or hr.shape[1] // 4))
 
 
-def version_info(model: str) -> dict:
-    """MODEL_DIR[@VERSION]'s stage info (default: its last version): resolution, input_size…"""
+def exported_version(model: str) -> tuple[str, int, dict]:
+    """MODEL_DIR[@VERSION] → (MODEL_DIR, VERSION, its stage info: resolution, input_size…);
+    the last version when none is named."""
     path, _, version = model.partition("@")
     versions = exported_versions(path)
-    return versions[int(version) if version else max(versions)]
+    number = int(version) if version else max(versions)
+    return path, number, versions[number]
 
 
 def super_resolve(model: str, lr: np.ndarray) -> tuple[str, np.ndarray]:
     """MODEL_DIR[@VERSION] (default: its last version) on uint8 LR → (label, uint8 output)."""
-    path, _, version = model.partition("@")
-    version = int(version) if version else max(exported_versions(path))
+    path, version, _ = exported_version(model)
     serve = tf.saved_model.load(os.path.join(path, str(version))).signatures["serving_default"]
     return f"{path}@{version}", serve(images=tf.constant(lr, tf.uint8))["sr_images"].numpy()
 
@@ -266,7 +267,7 @@ def noise(run: str, checkpoint: str, hr: np.ndarray) -> None:
 
 
 def agree(models: list[str], hr: np.ndarray, faces: list[int], names: list[str]) -> None:
-    info = version_info(models[0])
+    info = exported_version(models[0])[2]
     if info["resolution"] != hr.shape[1]:
         raise SystemExit(f"{models[0]} outputs {info['resolution']} px: pass --size="
                          f"{info['resolution']}, or name the version that outputs {hr.shape[1]}")
@@ -283,6 +284,12 @@ def agree(models: list[str], hr: np.ndarray, faces: list[int], names: list[str])
             row(f"{name} vs {other}", psnr(out, out2, per_image=True))
 
 
+def save_x2(grid: np.ndarray, out: str) -> None:
+    """A float [H,W,3] picture in [0, 255], rounded and drawn at 2× (nearest) into ``out``."""
+    image = Image.fromarray(np.clip(np.round(grid), 0, 255).astype(np.uint8))
+    image.resize((image.width * 2, image.height * 2), Image.NEAREST).save(out)
+
+
 def trajectory(run: str, stage: int, checkpoints: list[str], hr: np.ndarray,
                faces: list[int], names: list[str], net: str, out: str) -> None:
     config = run_config(run)
@@ -297,9 +304,7 @@ def trajectory(run: str, stage: int, checkpoints: list[str], hr: np.ndarray,
     if not columns:
         raise SystemExit(f"none of ckpt-{', ckpt-'.join(checkpoints)} in {run} is at stage {stage}")
     columns.append(target)
-    grid = np.concatenate([np.concatenate(list(c), axis=0) for c in columns], axis=1)
-    image = Image.fromarray(np.round(grid).astype(np.uint8))
-    image.resize((image.width * 2, image.height * 2), Image.NEAREST).save(out)
+    save_x2(np.concatenate([np.concatenate(list(c), axis=0) for c in columns], axis=1), out)
     print(f"wrote {out}: rows {', '.join(names[i] for i in faces)}; last column HR")
 
 
@@ -328,7 +333,7 @@ def jittered(image: np.ndarray, quarters: int, zoom: float, scale: int) -> np.nd
 
 def jitter(model: str, files: list[str], faces: list[int], names: list[str],
            out: str) -> None:
-    info = version_info(model)
+    info = exported_version(model)[2]
     size, lr_size = info["resolution"], info["input_size"]
     big = load_faces(files, 4 * size)
     hr = np.stack([[jittered(image, q, z, size // lr_size) for _, q, z in JITTERS]
@@ -349,10 +354,8 @@ def jitter(model: str, files: list[str], faces: list[int], names: list[str],
     print(f"  {f'all {len(files)}':>16}" + cells(per_jitter))
     print(f"  {'bicubic, all':>16}"
           + cells(psnr(bicubic[:, j], hr[:, j]) for j in range(len(JITTERS))))
-    rows = [np.concatenate(list(sr[i]) + [hr[i, 0]], axis=1) for i in faces]
-    image = Image.fromarray(np.clip(np.round(np.concatenate(rows, axis=0)), 0, 255)
-                            .astype(np.uint8))
-    image.resize((image.width * 2, image.height * 2), Image.NEAREST).save(out)
+    save_x2(np.concatenate([np.concatenate(list(sr[i]) + [hr[i, 0]], axis=1) for i in faces],
+                           axis=0), out)
     print(f"wrote {out}: rows {', '.join(names[i] for i in faces)}; columns "
           f"{' | '.join(t for t, _, _ in JITTERS)} | HR")
 
