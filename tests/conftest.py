@@ -76,7 +76,7 @@ def tiny_config(data: str, **sections) -> Config:
                                 learning_rate=2e-3),
         # Graph mode: XLA compiles every stage's step anew, which took 47 s of a 3-stage
         # tiny run against 19 s without it on a 2-core AVX2 host. XLA keeps its own tests:
-        # the XLA/graph step comparison, and fp16 through stage 1's fade-in.
+        # the XLA/graph step at stage 1 (α a tensor: the fade path is in it) and fp16.
         train=TrainConfig(jit_compile="false"),
         data=DataConfig(source=data, degrade=DegradeConfig(enabled=False)),
         run=RunConfig(tick_kimg=0.008, sample_kimg=0.016, checkpoint_kimg=0.016,

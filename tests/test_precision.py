@@ -9,11 +9,11 @@ from pan_tf import losses
 from pan_tf import trainer as train_lib
 
 
-# fp16 under XLA too: its loss scaling inside a compiled step is the riskier pairing, and
-# this is the suite's XLA run through a fade-in (XLA compiles each stage's step anew, 15-25 s
-# a stage on a 2-core AVX2 host). bf16 trains and exports both stages in graph mode.
+# fp16 under XLA too: its loss scaling inside a compiled step is the riskier pairing. That
+# case stops after stage 0, since XLA compiles each stage's step anew (stage 1 more than
+# doubled its time on a 2-core AVX2 host); bf16 trains and exports both stages in graph mode.
 @pytest.mark.parametrize("policy, compute, jit, last_stage", [("bf16", "bfloat16", "false", 1),
-                                                              ("fp16", "float16", "true", 1)])
+                                                              ("fp16", "float16", "true", 0)])
 def test_mixed_precision_step_runs_with_finite_losses(tmp_path, image_folder, policy, compute,
                                                       jit, last_stage):
     config = tiny_config(str(image_folder), train={"mixed_precision": policy, "jit_compile": jit},

@@ -47,8 +47,8 @@ def _assert_same(a: dict, b: dict, atol):
 
 def test_quickstart_flagfile_runs_through_every_stage(tmp_path):
     # The real quick-start flagfile, shortened to a few steps per stage. In graph mode: XLA
-    # compiled each stage's step anew, 130 of this test's 171 s on a 2-core AVX2 host. XLA
-    # through a fade-in is test_precision's fp16 case; the quick-start command compiles.
+    # compiled each stage's step anew, 130 of this test's 171 s on a 2-core AVX2 host;
+    # test_precision compiles the step with its fade path, and the quick-start command runs XLA.
     workdir = tmp_path / "qs"
     result = _run(["--flagfile=configs/quickstart.flags", f"--workdir={workdir}",
                    "--fade_kimg=0.016", "--stable_kimg=0.016", "--last_stable_kimg=0", "--batch_size=4",
