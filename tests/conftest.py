@@ -24,7 +24,9 @@ from pan_tf.config import (  # noqa: E402
     ScheduleConfig,
     TrainConfig,
 )
+from pan_tf import export as export_lib  # noqa: E402
 from pan_tf.degrade import DegradeConfig  # noqa: E402
+from pan_tf.generator import Generator  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -85,3 +87,21 @@ def tiny_config(data: str, **sections) -> Config:
     return dataclasses.replace(base, **{
         name: dataclasses.replace(getattr(base, name), **values) for name, values in sections.items()
     }).validate()
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> str:
+    """EXPORT_ROOT/pan of a small random-weight G_ema, exported as versions 3 (x2, 32 → 64)
+    and 4 (x4, 32 → 128), noise scales 0.05 so the noise path does something. Read-only:
+    pan_tf.enhance and pan_tf.evaluate's tests share it (one export per test process)."""
+    workdir = tmp_path_factory.mktemp("export")
+    config = tiny_config("unused", model={"lr_size": 32, "scale": 4, "fmap_base": 512,
+                                          "fmap_max": 16})
+    tf.keras.utils.set_random_seed(0)
+    g_ema = Generator(config.model, name="g_ema")
+    for weight in g_ema.weights:
+        if "noise" in weight.path:
+            weight.assign(tf.fill(weight.shape, 0.05))
+    for stage in (3, 4):
+        export_lib.export_stage(g_ema, config, stage, str(workdir), images_seen=0)
+    return str(workdir / export_lib.EXPORT_DIR / config.run.model_name)

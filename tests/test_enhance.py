@@ -1,6 +1,6 @@
 """pan_tf.enhance: files in, files out; tiling equals the whole-image pass and shows no seam.
 
-The model is the real export (export.export_stage) of a small random-weight
+The model (conftest's model_dir) is the real export of a small random-weight
 generator: lr_size 32, ×4 ladder (stages 8 … 128; version 3 = x2, 4 = x4), so the
 encoder halves 32 → 4 and the pad multiple is 8, like the paper's network in
 miniature. Noise scales are set to 0.05 so that the noise path does something.
@@ -12,39 +12,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
-from conftest import smooth_image, tiny_config
-from pan_tf import enhance, export, inference
-from pan_tf.generator import Generator
+from conftest import smooth_image
+from pan_tf import enhance, inference
 
 FACES_DIR = Path(__file__).resolve().parents[2] / "shared/data/faces256"
-NOISE_SCALE = 0.05
-
-
-def build_tiny_export(workdir: Path) -> str:
-    """Exports versions 3 (x2, 32 → 64) and 4 (x4, 32 → 128); returns EXPORT_ROOT/pan."""
-    config = tiny_config("unused", model={"lr_size": 32, "scale": 4, "fmap_base": 512,
-                                          "fmap_max": 16})
-    keras.utils.set_random_seed(0)
-    g_ema = Generator(config.model, name="g_ema")
-    for weight in g_ema.weights:
-        if "noise" in weight.path:
-            weight.assign(tf.fill(weight.shape, NOISE_SCALE))
-    for stage in (3, 4):
-        export.export_stage(g_ema, config, stage, str(workdir), images_seen=0)
-    return str(workdir / export.EXPORT_DIR / config.run.model_name)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> str:
-    return build_tiny_export(tmp_path_factory.mktemp("export"))
-
-
 @pytest.fixture(scope="module")
 def x2(model_dir) -> inference.SRModel:
     return inference.load_model(model_dir, "x2")

@@ -21,15 +21,9 @@ from conftest import smooth_image
 from pan_tf import evaluate
 from pan_tf.config import Config
 from pan_tf.metrics import fid as fid_lib
-from test_enhance import build_tiny_export
 
 FACES_DIR = Path(__file__).resolve().parents[2] / "shared/data/faces256"
 ROUNDING_PSNR = 10 * np.log10(255.0 ** 2 * 12)    # uniform rounding error: var 1/12 → 58.92 dB
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> str:
-    return build_tiny_export(tmp_path_factory.mktemp("export"))
 
 
 def _faces(n: int) -> list[np.ndarray]:
