@@ -39,7 +39,7 @@ from absl import app, flags, logging  # noqa: E402
 
 from pan_tf import export as export_lib  # noqa: E402
 from pan_tf import flags as flags_lib  # noqa: E402
-from pan_tf.generator import Generator, inference_noise  # noqa: E402
+from pan_tf.generator import inference_noise, random_generator  # noqa: E402
 from serving import client  # noqa: E402
 from stage_setup import host  # noqa: E402  (bench/ is on sys.path)
 
@@ -101,11 +101,7 @@ def main(argv):
     print(f"model: lr {r_in} -> {r_in * scale} (x{scale}), fmap_base {model.fmap_base}, "
           f"fmap_max {model.fmap_max}, stage {stage}; random weights")
 
-    tf.keras.utils.set_random_seed(0)
-    g_ema = Generator(model, name="g_ema")
-    for w in g_ema.weights:
-        if "noise" in w.path:
-            w.assign(tf.fill(w.shape, 0.1))
+    g_ema = random_generator(model, seed=0, noise_strength=0.1)
     workdir = tempfile.mkdtemp(prefix="serve_bench-")
     path = export_lib.export_stage(g_ema, config, stage, workdir, images_seen=0)
     loaded = tf.saved_model.load(path)

@@ -242,6 +242,14 @@ class Generator(keras.Model):
     def decoder(self, res: int) -> DecoderBlock:
         return getattr(self, f"dec_{res}")
 
+    def set_noise_strength(self, value: float) -> None:
+        """Sets every noise layer's per-channel strength ``w`` (Eq. 5) to ``value``."""
+        for r in self.config.block_resolutions:
+            block = self.decoder(r)
+            for layer in (block.noise0, block.noise1):
+                if layer is not None:
+                    layer.strength.assign(tf.fill(layer.strength.shape, float(value)))
+
     def trainable_at(self, stage: int, sr_freeze: str = "none") -> list:
         """The weights a step of ``stage`` updates (``--sr_freeze``, a reading of Eq. 2).
 
@@ -346,3 +354,15 @@ class Generator(keras.Model):
             rgb = back_project(rgb, tf.cast(lr, tf.float32), res // r_in,
                                smooth=c.consistency == "backproject_smooth")
         return rgb
+
+
+def random_generator(config: ModelConfig, seed: int, noise_strength: float = 0.0,
+                     name: str = "g_ema") -> Generator:
+    """An untrained Generator for benchmarks and tests: Keras is seeded with ``seed``
+    before the weights are drawn (the same seed gives the same weights), and the noise
+    strengths, 0 at init, are set to ``noise_strength`` so that the noise path reaches
+    the output."""
+    keras.utils.set_random_seed(seed)
+    generator = Generator(config, name=name)
+    generator.set_noise_strength(noise_strength)
+    return generator

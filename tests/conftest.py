@@ -26,7 +26,7 @@ from pan_tf.config import (  # noqa: E402
     TrainConfig,
 )
 from pan_tf.degrade import DegradeConfig  # noqa: E402
-from pan_tf.generator import Generator  # noqa: E402
+from pan_tf.generator import random_generator  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -89,17 +89,6 @@ def tiny_config(data: str, **sections) -> Config:
     }).validate()
 
 
-def random_g_ema(model: ModelConfig, seed: int, noise: float) -> Generator:
-    """A random-weight G_ema built after seeding Keras, its noise strengths (0 at init)
-    all set to ``noise`` so that the noise path changes the output."""
-    tf.keras.utils.set_random_seed(seed)
-    g_ema = Generator(model, name="g_ema")
-    for weight in g_ema.weights:
-        if "noise" in weight.path:
-            weight.assign(tf.fill(weight.shape, noise))
-    return g_ema
-
-
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> str:
     """EXPORT_ROOT/pan of a small random-weight G_ema, exported as versions 3 (x2, 32 → 64)
@@ -108,7 +97,7 @@ def model_dir(tmp_path_factory) -> str:
     workdir = tmp_path_factory.mktemp("export")
     config = tiny_config("unused", model={"lr_size": 32, "scale": 4, "fmap_base": 512,
                                           "fmap_max": 16})
-    g_ema = random_g_ema(config.model, seed=0, noise=0.05)
+    g_ema = random_generator(config.model, seed=0, noise_strength=0.05)
     for stage in (3, 4):
         export_lib.export_stage(g_ema, config, stage, str(workdir), images_seen=0)
     return str(workdir / export_lib.EXPORT_DIR / config.run.model_name)

@@ -18,10 +18,10 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from conftest import REPO, random_g_ema, tiny_config
+from conftest import REPO, tiny_config
 from pan_tf import export as export_lib
 from pan_tf import trainer as train_lib
-from pan_tf.generator import Generator
+from pan_tf.generator import Generator, random_generator
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
 BIN = os.path.dirname(sys.executable)
@@ -48,7 +48,7 @@ def _strong_noise_export(workdir, config):
     so the exported graph is checked with the blur too (the trained run has none)."""
     config = dataclasses.replace(
         config, model=dataclasses.replace(config.model, resample_filter="binomial"))
-    g_ema = random_g_ema(config.model, seed=3, noise=0.5)
+    g_ema = random_generator(config.model, seed=3, noise_strength=0.5)
     for stage in range(config.model.num_stages):
         export_lib.export_stage(g_ema, config, stage, str(workdir), images_seen=7)
     return tf.train.Checkpoint(g_ema=g_ema).write(str(workdir / "weights"))

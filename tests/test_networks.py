@@ -8,7 +8,13 @@ from pan_tf import losses
 from pan_tf.config import ConfigError, ModelConfig, ScheduleConfig, TrainConfig
 from pan_tf.discriminator import Discriminator
 from pan_tf.gan import fade_targets
-from pan_tf.generator import Generator, NoiseSpec, back_project, inference_noise
+from pan_tf.generator import (
+    Generator,
+    NoiseSpec,
+    back_project,
+    inference_noise,
+    random_generator,
+)
 from pan_tf.layers import (
     EqualizedConv2D,
     EqualizedConv2DTranspose,
@@ -93,10 +99,7 @@ def test_every_block_is_built_once():
 
 def test_inference_noise_is_deterministic_and_batch_independent(nets):
     G, _ = nets
-    # Give the noise a visible effect (the learned strengths start at 0).
-    for w in G.weights:
-        if "strength" in w.path:
-            w.assign(tf.fill(w.shape, 0.5))
+    G.set_noise_strength(0.5)  # a visible effect (the learned strengths start at 0)
     x = _input(3, n=3)
     a, b = G(x, stage=3).numpy(), G(x, stage=3).numpy()
     np.testing.assert_array_equal(a, b)
@@ -105,9 +108,19 @@ def test_inference_noise_is_deterministic_and_batch_independent(nets):
     quiet = G(x, stage=3, noise=inference_noise(strength=0.0)).numpy()
     other = G(x, stage=3, noise=inference_noise(seed=(1, 2))).numpy()
     assert np.abs(quiet - a).max() > 1e-3 and np.abs(other - a).max() > 1e-3
-    for w in G.weights:
-        if "strength" in w.path:
-            w.assign(tf.zeros(w.shape))
+    G.set_noise_strength(0.0)
+
+
+def test_random_generator_is_seeded_and_sets_every_noise_strength():
+    a, b = random_generator(LADDER, seed=5, noise_strength=0.25), random_generator(LADDER, seed=5)
+    c = random_generator(LADDER, seed=6)
+    strengths = [w for w in a.weights if w.path.endswith("strength")]
+    assert strengths and all(np.all(w.numpy() == 0.25) for w in strengths)
+    assert all(np.all(w.numpy() == 0.0) for w in b.weights if w.path.endswith("strength"))
+    kernels = [(x.numpy(), y.numpy(), z.numpy())
+               for x, y, z in zip(a.weights, b.weights, c.weights) if x.path.endswith("kernel")]
+    assert all(np.array_equal(x, y) for x, y, _ in kernels)
+    assert not any(np.array_equal(x, z) for x, _, z in kernels)
 
 
 def test_training_noise_splits_one_global_tensor():

@@ -31,8 +31,9 @@ import tensorflow as tf
 from PIL import Image
 from tensorflow.core.protobuf import config_pb2
 
-from conftest import REPO, random_g_ema, smooth_image, tiny_config
+from conftest import REPO, smooth_image, tiny_config
 from pan_tf import export as export_lib
+from pan_tf.generator import random_generator
 from serving import client
 
 MAX_PIXELS = 48 * 48  # a small per-image limit keeps the "too many pixels" case cheap
@@ -44,7 +45,7 @@ def exported(tmp_path_factory):
     """Versions 0 (r8), 1 (x2), 2 (x4) of one random G_ema under WORKDIR/export."""
     workdir = tmp_path_factory.mktemp("serving")
     config = tiny_config("unused", model={"scale": 4}, run={"max_input_pixels": MAX_PIXELS})
-    g_ema = random_g_ema(config.model, seed=1, noise=0.5)
+    g_ema = random_generator(config.model, seed=1, noise_strength=0.5)
     for stage in range(config.model.num_stages):
         export_lib.export_stage(g_ema, config, stage, str(workdir), images_seen=100 + stage)
     return workdir, config
