@@ -44,6 +44,9 @@ def main():
     parser.add_argument("--jpeg_quality", type=int, default=90,
                         help="a .jpg mosaic's quality (lower it to keep a 128-px mosaic "
                              "of 50 faces under 500 KB)")
+    parser.add_argument("--noise_strength", type=float, default=1.0,
+                        help="scales every model's noise inputs (0: draw without noise, "
+                             "to see which texture the noise makes)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
@@ -58,7 +61,7 @@ def main():
     paths = inference.list_inputs(args.hr)[: args.count]
     hr = np.stack([prepare_hr(inference.read_picture(p).rgb, size) for p in paths])  # [N,R,R,3]
     lr = to_uint8(bicubic_down(hr, size // scale))                          # [N,L,L,3]
-    outputs = [model.upscale(lr) for _, model in models]
+    outputs = [model.upscale(lr, noise_strength=args.noise_strength) for _, model in models]
     model_names = [name for name, _ in models]
     if args.faces_per_row:
         save_mosaic(outputs + [hr], model_names + ["HR"],
